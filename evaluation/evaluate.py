@@ -1,0 +1,316 @@
+"""``evaluate``: saved predictions and realised returns in, every portfolio and significance statistic out.
+
+This module assembles: it validates the inputs, builds the signal and the backtest
+(:mod:`evaluation.backtest`), and applies the pure statistics (:mod:`evaluation.stats`). It draws
+nothing; the report renders :class:`Evaluation`.
+
+The verdict tests the **net** long-short mean (after ``cost_bps`` per side) with a Newey-West t-statistic,
+``max(horizon - 1, floor(4 (n/100)^(2/9)))`` lags, two-sided at ``level``: "significant after costs"
+needs ``p < level`` and a positive mean.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from data_pipelines.contracts import require_columns
+from data_pipelines.errors import ConfigError, DataContractError
+from evaluation import stats
+from evaluation.backtest import BacktestResult, cross_sectional_backtest, signal_table, time_series_backtest
+
+log = logging.getLogger(__name__)
+
+COST_GRID_BPS = (0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0)
+QUARANTINE_COLUMNS = ("session", "ticker", "reason")
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate`.
+
+    Attributes
+    ----------
+    metrics : dict
+        Scalars (NaN where undefined), ``ls_sharpe_ci`` as ``[lo, hi]``, ``baselines`` as
+        ``{name: {dm_stat, dm_pvalue, ic_mean, ls_sharpe_net, oos_r2_zero}}``, ``verdict`` and ``significant``.
+    daily : DataFrame
+        ``session, gross, net, turnover, n_long, n_short, [benchmark], ic, rank_ic``.
+    quantiles : DataFrame
+        ``quantile, mean_ret, tstat, n_sessions``: mean over sessions of each quantile's mean return.
+    per_year : DataFrame
+        See :func:`evaluation.stats.per_year_table`.
+    cost_curve : DataFrame
+        ``cost_bps, sharpe_net, mean_net``.
+    quarantine : DataFrame
+        Prediction rows and signals set aside, with the reason (``session, ticker, reason``).
+    """
+
+    metrics: dict
+    daily: pd.DataFrame
+    quantiles: pd.DataFrame
+    per_year: pd.DataFrame
+    cost_curve: pd.DataFrame
+    quarantine: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(QUARANTINE_COLUMNS)))
+
+
+def _sessions(values: pd.Series, what: str) -> pd.Series:
+    """Session dates as naive datetimes, or one error naming the first bad row."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+    else:
+        out = pd.to_datetime(values, errors="coerce")
+        bad = out.isna() & values.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataContractError(f"{what} session {values.iloc[row]!r} is not a date", row=row, column="session")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def _prepare(predictions: pd.DataFrame, returns: pd.DataFrame, target_col: str):
+    """Validated copies of both tables and the prediction rows set aside."""
+    require_columns(predictions, ("session", "ticker", "prediction"), what="predictions")
+    require_columns(returns, ("session", "ticker", "ret"), what="returns")
+    preds = predictions.copy()
+    preds["session"] = _sessions(preds["session"], "predictions")
+    preds["prediction"] = pd.to_numeric(preds["prediction"], errors="coerce")
+    if target_col in preds.columns:
+        preds[target_col] = pd.to_numeric(preds[target_col], errors="coerce")
+    bad = ~np.isfinite(preds["prediction"].to_numpy(float)) | preds["session"].isna() | preds["ticker"].isna()
+    quarantine = preds.loc[bad, ["session", "ticker"]].assign(reason="prediction, session or ticker missing")
+    if bad.any():
+        log.warning("%d prediction rows have no finite prediction, session or ticker: quarantined", int(bad.sum()))
+    rets = returns[["session", "ticker", "ret"]].copy()
+    rets["session"] = _sessions(rets["session"], "returns")
+    rets["ret"] = pd.to_numeric(rets["ret"], errors="coerce")
+    rets = rets.loc[np.isfinite(rets["ret"].to_numpy(float))]
+    return preds.loc[~bad].reset_index(drop=True), rets.reset_index(drop=True), quarantine
+
+
+def _ic_series(merged: pd.DataFrame, mode: str) -> tuple[pd.Series, pd.Series, dict]:
+    """Daily IC and rank IC (cross-section) or, for one asset, the time-series correlations as metrics."""
+    if mode == "cross_section":
+        ic = stats.daily_ic(merged, "pearson", signal_col="signal")
+        ric = stats.daily_ic(merged, "spearman", signal_col="signal")
+        return ic, ric, {}
+    # one asset: corr(signal, ret) over time is the mean of the products of the z-scores, so its
+    # Newey-West t is the t of that product series
+    out = {}
+    for key, x, y in (
+        ("ic", merged["signal"], merged["ret"]),
+        ("rank_ic", merged["signal"].rank(), merged["ret"].rank()),
+    ):
+        zx, zy = (x - x.mean()) / x.std(ddof=0), (y - y.mean()) / y.std(ddof=0)
+        out[key] = (zx * zy).to_numpy(float)
+    empty = pd.Series(np.nan, index=pd.Index(merged["session"].unique(), name="session"))
+    return empty, empty, out
+
+
+def _portfolio(preds, rets, mode, horizon, n_quantiles, cost_bps) -> tuple[pd.DataFrame, BacktestResult, pd.DataFrame]:
+    """Signal, backtest and the signal joined to its returns, for one set of predictions."""
+    signal = signal_table(preds)
+    if mode == "cross_section":
+        bt = cross_sectional_backtest(signal, rets, n_quantiles=n_quantiles, horizon=horizon, cost_bps=cost_bps)
+    else:
+        bt = time_series_backtest(signal, rets, cost_bps=cost_bps, horizon=horizon)
+    merged = signal.merge(rets, on=["session", "ticker"], how="inner")
+    return signal, bt, merged
+
+
+def _tstat_metrics(prefix: str, x, lags: int) -> dict:
+    mean, t = stats.newey_west_tstat(x, lags)
+    return {f"{prefix}_mean": mean, f"{prefix}_tstat": t, f"{prefix}_pvalue": stats.pvalue_from_t(t)}
+
+
+def _article_metrics(preds: pd.DataFrame, target_col: str, train_mean: float | None) -> dict:
+    """Per-article out-of-sample R^2 and hit rate (NaN without a target column)."""
+    if target_col not in preds.columns:
+        log.info("predictions have no %r column: per-article statistics are not computed", target_col)
+        return {"oos_r2_zero": math.nan, "oos_r2_mean": math.nan, "hit_rate": math.nan, "hit_pvalue": math.nan}
+    y, yhat = preds[target_col].to_numpy(float), preds["prediction"].to_numpy(float)
+    hit, hit_p = stats.hit_rate_test(y, yhat)
+    return {
+        "oos_r2_zero": stats.oos_r2(y, yhat, 0.0),
+        "oos_r2_mean": stats.oos_r2(y, yhat, train_mean) if train_mean is not None else math.nan,
+        "hit_rate": hit,
+        "hit_pvalue": hit_p,
+    }
+
+
+def _baseline_metrics(preds, base: pd.DataFrame, rets, target_col: str, lags: int, opts: dict) -> dict:
+    """Diebold-Mariano of the model against one baseline, and the baseline's own IC, Sharpe and R^2."""
+    base, rets_b, _ = _prepare(base, rets, target_col)
+    key = ["article_id", "ticker"] if "article_id" in preds and "article_id" in base else ["session", "ticker"]
+    out = {"dm_stat": math.nan, "dm_pvalue": math.nan}
+    if target_col in preds.columns:
+        b = base.groupby(key, observed=True)["prediction"].mean().rename("base_prediction").reset_index()
+        both = preds[[*dict.fromkeys([*key, "session"]), "prediction", target_col]].merge(b, on=key, how="inner")
+        both = both[np.isfinite(both[target_col].to_numpy(float))]
+        if len(both):
+            y = both[target_col].to_numpy(float)
+            dm = stats.diebold_mariano(y - both["prediction"], y - both["base_prediction"], lags, both["session"])
+            out["dm_stat"], out["dm_pvalue"] = dm
+    _, bt, merged = _portfolio(base, rets_b, **opts)
+    ic = stats.daily_ic(merged, signal_col="signal") if opts["mode"] == "cross_section" else pd.Series(dtype=float)
+    out["ic_mean"] = float(ic.mean()) if ic.notna().any() else math.nan
+    out["ls_sharpe_net"] = stats.sharpe(bt.daily["net"], stats.TRADING_DAYS / opts["horizon"])
+    bt_y = base[target_col].to_numpy(float) if target_col in base else np.full(len(base), np.nan)
+    out["oos_r2_zero"] = stats.oos_r2(bt_y, base["prediction"].to_numpy(float), 0.0)
+    return out
+
+
+def _verdict(mean_net: float, t_net: float, p_net: float, level: float, cost_bps: float) -> tuple[str, bool]:
+    """One sentence from the test of the net long-short mean, never written by hand."""
+    pct = f"{level * 100:g}%"
+    detail = f"Newey-West t = {t_net:.2f}, p = {p_net:.3g}" if np.isfinite(t_net) else "the test is undefined"
+    mean_bp = f"{mean_net * 1e4:.2f} bp" if np.isfinite(mean_net) else "no"
+    if np.isfinite(p_net) and p_net < level and mean_net > 0:
+        text = f"significant after costs at {pct}: the net long-short return averages {mean_bp} per session"
+        return f"{text} at {cost_bps:g} bp per side ({detail}).", True
+    text = f"no evidence of a positive long-short return after costs at {pct}: net mean {mean_bp} per session"
+    return f"{text} at {cost_bps:g} bp per side ({detail}).", False
+
+
+def _check_options(mode: str, horizon: int, level: float, n_trials: int) -> None:
+    if mode not in ("cross_section", "time_series"):
+        raise ConfigError(f"mode must be 'cross_section' or 'time_series', not {mode!r}")
+    if int(horizon) != horizon or horizon < 1:
+        raise ConfigError(f"horizon must be a positive whole number of sessions, not {horizon!r}")
+    if not 0 < level < 1:
+        raise ConfigError(f"level must lie between 0 and 1, not {level!r}")
+    if int(n_trials) != n_trials or n_trials < 1:
+        raise ConfigError(f"n_trials must be a whole number >= 1, not {n_trials!r}")
+
+
+def _tables(daily: pd.DataFrame, bt: BacktestResult, horizon: int, cost_bps: float, lags: int):
+    """The quantile, per-year and cost-curve tables."""
+    periods = stats.TRADING_DAYS / horizon
+    rows = []
+    for q in bt.quantile_returns.columns:
+        mean, t = stats.newey_west_tstat(bt.quantile_returns[q], lags)
+        rows.append({"quantile": q, "mean_ret": mean, "tstat": t, "n_sessions": int(bt.quantile_returns[q].count())})
+    quantiles = pd.DataFrame(rows, columns=["quantile", "mean_ret", "tstat", "n_sessions"])
+    per_year = stats.per_year_table(daily, periods)
+    grid = sorted(set(COST_GRID_BPS) | {float(cost_bps)})
+    curve = [
+        {"cost_bps": c, "sharpe_net": stats.sharpe(net, periods), "mean_net": float(net.mean())}
+        for c in grid
+        for net in [daily["gross"] - c / 1e4 * daily["turnover"]]
+    ]
+    return quantiles, per_year, pd.DataFrame(curve, columns=["cost_bps", "sharpe_net", "mean_net"])
+
+
+def evaluate(
+    predictions: pd.DataFrame,
+    returns: pd.DataFrame,
+    *,
+    mode: str = "cross_section",
+    horizon: int = 1,
+    n_quantiles: int = 5,
+    cost_bps: float = 10.0,
+    train_mean: float | None = None,
+    baselines: dict[str, pd.DataFrame] | None = None,
+    benchmark: pd.Series | None = None,
+    n_trials: int = 1,
+    level: float = 0.05,
+    target_col: str = "target",
+) -> Evaluation:
+    """Backtest saved predictions and test whether the result is real.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        ``session, ticker, prediction`` (+ ``target_col`` for out-of-sample R^2, hit rate and
+        Diebold-Mariano; + ``article_id`` to pair baseline rows by article).
+    returns : DataFrame
+        ``session, ticker, ret``: the realised return of holding the ticker from the session's entry
+        print over ``horizon`` sessions.
+    mode : {"cross_section", "time_series"}
+        Quantile long-short across tickers, or one asset long/short/flat.
+    horizon : int
+        Label horizon in sessions: overlapping tranches, Newey-West lags >= ``horizon - 1``, Sharpe
+        annualised with ``252 / horizon``, bootstrap blocks >= ``horizon``.
+    n_quantiles, cost_bps
+        Portfolio options (cost per side, in basis points of traded notional).
+    train_mean : float, optional
+        The training-set mean label, the benchmark of ``oos_r2_mean``.
+    baselines : dict, optional
+        Name -> predictions in the same format; each gets a Diebold-Mariano test against the model.
+    benchmark : Series, optional
+        Benchmark return per session, shown beside the portfolio.
+    n_trials : int
+        Configurations tried before this one (deflates the Sharpe ratio).
+    level : float
+        Test size of the verdict.
+    target_col : str
+        The per-article label column of ``predictions``.
+
+    Returns
+    -------
+    Evaluation
+    """
+    _check_options(mode, horizon, level, n_trials)
+    preds, rets, quarantine = _prepare(predictions, returns, target_col)
+    if preds.empty:
+        raise DataContractError(
+            "no prediction row with a finite prediction, a session and a ticker", column="prediction"
+        )
+    opts = dict(mode=mode, horizon=int(horizon), n_quantiles=n_quantiles, cost_bps=cost_bps)
+    _, bt, merged = _portfolio(preds, rets, **opts)
+    daily = bt.daily.copy()
+    if benchmark is not None:
+        bench = pd.Series(benchmark).copy()
+        bench.index = _sessions(pd.Series(bench.index), "benchmark").to_numpy()
+        daily["benchmark"] = bench.reindex(daily["session"].to_numpy()).to_numpy(float)
+    ic, ric, ts_ic = _ic_series(merged, mode)
+    daily["ic"] = ic.reindex(daily["session"]).to_numpy(float)
+    daily["rank_ic"] = ric.reindex(daily["session"]).to_numpy(float)
+    lags = stats.default_lags(len(daily), int(horizon))
+    m = _headline(daily, ic, ric, ts_ic, lags, int(horizon), n_trials)
+    m.update(_article_metrics(preds, target_col, train_mean))
+    if mode == "cross_section":
+        fm = stats.fama_macbeth(merged, lags, signal_col="signal")
+        m["fama_macbeth_slope"], m["fama_macbeth_tstat"] = fm["slope"], fm["tstat"]
+    else:
+        m["fama_macbeth_slope"] = m["fama_macbeth_tstat"] = math.nan
+    if benchmark is not None:
+        m["benchmark_sharpe"] = stats.sharpe(daily["benchmark"], stats.TRADING_DAYS / horizon)
+    m.update(mode=mode, horizon=int(horizon), n_quantiles=int(n_quantiles), cost_bps=float(cost_bps))
+    m.update(n_trials=int(n_trials), level=float(level), nw_lags=lags, n_predictions=int(len(preds)))
+    m["n_quarantined"] = int(len(quarantine) + len(bt.dropped))
+    m["baselines"] = {
+        name: _baseline_metrics(preds, frame, rets, target_col, lags, opts) for name, frame in (baselines or {}).items()
+    }
+    m["verdict"], m["significant"] = _verdict(m["ls_mean_net"], m["ls_tstat_net"], m["ls_pvalue_net"], level, cost_bps)
+    quantiles, per_year, cost_curve = _tables(daily, bt, int(horizon), cost_bps, lags)
+    set_aside = pd.concat([quarantine, bt.dropped], ignore_index=True)[list(QUARANTINE_COLUMNS)]
+    log.info("evaluated %d predictions over %d sessions: %s", len(preds), len(daily), m["verdict"])
+    return Evaluation(m, daily, quantiles, per_year, cost_curve, set_aside)
+
+
+def _headline(daily, ic, ric, ts_ic: dict, lags: int, horizon: int, n_trials: int) -> dict:
+    """IC, long-short and Sharpe statistics of the daily table."""
+    periods = stats.TRADING_DAYS / horizon
+    m = {}
+    m.update(_tstat_metrics("ic", ts_ic.get("ic", ic.to_numpy(float)), lags))
+    m.update(_tstat_metrics("rank_ic", ts_ic.get("rank_ic", ric.to_numpy(float)), lags))
+    m.update(_tstat_metrics("ls", daily["gross"], lags))
+    m.update({f"{k}_net": v for k, v in _tstat_metrics("ls", daily["net"], lags).items()})
+    m["ls_sharpe_gross"] = stats.sharpe(daily["gross"], periods)
+    m["ls_sharpe_net"] = stats.sharpe(daily["net"], periods)
+    block = max(horizon, math.ceil(len(daily) ** (1 / 3)))
+    m["ls_sharpe_ci"] = list(stats.block_bootstrap_sharpe_ci(daily["net"], block=block, periods=periods))
+    m["turnover"] = float(daily["turnover"].mean())
+    m["breakeven_cost_bps"] = stats.breakeven_cost_bps(daily["gross"], daily["turnover"])
+    m["max_drawdown"] = stats.max_drawdown(daily["net"])
+    m["probabilistic_sharpe"] = stats.probabilistic_sharpe(daily["net"])
+    m["deflated_sharpe"] = stats.deflated_sharpe(daily["net"], n_trials)
+    m["n_sessions"] = int(len(daily))
+    m["n_sessions_traded"] = int(((daily["n_long"] + daily["n_short"]) > 0).sum())
+    return m

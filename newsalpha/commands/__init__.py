@@ -1,0 +1,1 @@
+"""Subcommands of the ``newsalpha`` CLI, one module each (see :mod:`newsalpha.cli`)."""

@@ -1,0 +1,113 @@
+"""``newsalpha backtest | report | evaluate | baselines``: score saved predictions and write the report.
+
+- ``backtest --run DIR``: metrics.json and the evaluation tables (:func:`evaluation.run.run_backtest`).
+- ``report --run DIR``: report.html, report.md, figures/ (:func:`evaluation.report.build_report`).
+- ``evaluate --run DIR``: both.
+- ``baselines --run DIR --pairs FILE --target COL``: baseline predictions under ``DIR/baselines``
+  (``--embedding`` adds the frozen-backbone embedding + ridge baseline, which loads torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from data_pipelines.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _add_backtest_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, type=Path, help="run folder holding predictions.parquet")
+    p.add_argument("--pairs", type=Path, default=None, help="pairs.parquet (default: DIR/pairs.parquet)")
+    p.add_argument("--target", default=None, help="label column, e.g. exret_h1 (default: inferred)")
+    p.add_argument("--mode", choices=("auto", "cross_section", "time_series"), default="auto")
+    p.add_argument("--n-quantiles", type=int, default=5)
+    p.add_argument("--cost-bps", type=float, default=10.0, help="cost per side in basis points")
+    p.add_argument("--n-trials", type=int, default=1, help="configurations tried (for the deflated Sharpe)")
+    p.add_argument("--level", type=float, default=0.05, help="significance level of the verdict")
+
+
+def register(subparsers) -> None:
+    """Add the ``backtest``, ``report``, ``evaluate`` and ``baselines`` subcommands."""
+    p = subparsers.add_parser("backtest", help="score a run's predictions and baselines: metrics.json")
+    _add_backtest_options(p)
+    p.set_defaults(func=backtest_cmd)
+    p = subparsers.add_parser("report", help="write report.html, report.md and figures/ from metrics.json")
+    p.add_argument("--run", required=True, type=Path, help="run folder holding metrics.json")
+    p.set_defaults(func=report_cmd)
+    p = subparsers.add_parser("evaluate", help="backtest then report")
+    _add_backtest_options(p)
+    p.set_defaults(func=evaluate_cmd)
+    p = subparsers.add_parser("baselines", help="fit the baselines and write DIR/baselines/*.parquet")
+    p.add_argument("--run", required=True, type=Path, help="run folder (baselines go to DIR/baselines)")
+    p.add_argument("--pairs", type=Path, default=None, help="pairs.parquet (default: DIR/pairs.parquet)")
+    p.add_argument("--target", required=True, help="label column, e.g. exret_h1")
+    p.add_argument("--embedding", action="store_true", help="also the frozen-backbone embedding + ridge baseline")
+    p.add_argument("--backbone", default=None, help="model folder for --embedding (default: MiniLM)")
+    p.set_defaults(func=baselines_cmd)
+
+
+def _check(args: argparse.Namespace) -> None:
+    problems = []
+    if args.n_quantiles < 2:
+        problems.append(f"--n-quantiles must be >= 2, not {args.n_quantiles}")
+    if args.cost_bps < 0:
+        problems.append(f"--cost-bps must be >= 0, not {args.cost_bps}")
+    if args.n_trials < 1:
+        problems.append(f"--n-trials must be >= 1, not {args.n_trials}")
+    if not 0 < args.level < 1:
+        problems.append(f"--level must lie in (0, 1), not {args.level}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def backtest_cmd(args: argparse.Namespace) -> int:
+    """Run the backtest and print a one-line summary."""
+    from evaluation.run import run_backtest
+
+    _check(args)
+    metrics = run_backtest(
+        args.run,
+        pairs=args.pairs,
+        target=args.target,
+        mode=args.mode,
+        n_quantiles=args.n_quantiles,
+        cost_bps=args.cost_bps,
+        n_trials=args.n_trials,
+        level=args.level,
+    )
+    print(f"{args.run / 'metrics.json'}: {metrics.get('verdict', '')}")
+    return 0
+
+
+def report_cmd(args: argparse.Namespace) -> int:
+    """Write the report and print where it is."""
+    from evaluation.report import build_report
+
+    paths = build_report(args.run)
+    print(f"report: {paths['html']} ({paths['md'].name})")
+    return 0
+
+
+def evaluate_cmd(args: argparse.Namespace) -> int:
+    """Backtest, then report."""
+    return backtest_cmd(args) or report_cmd(args)
+
+
+def baselines_cmd(args: argparse.Namespace) -> int:
+    """Fit the baselines on the pairs and write their predictions under ``DIR/baselines``."""
+    from evaluation.baselines import read_pairs, run_baselines
+
+    pairs_path = args.pairs or args.run / "pairs.parquet"
+    pairs = read_pairs(pairs_path)
+    paths = run_baselines(pairs, args.target, args.run / "baselines")
+    if args.embedding:
+        from newsalpha.embedding_baseline import run_embedding_baseline
+
+        paths["embedding_ridge"] = run_embedding_baseline(
+            pairs, args.target, args.run / "baselines", model_path=args.backbone
+        )
+    print(f"baselines: {', '.join(sorted(paths))} -> {args.run / 'baselines'}")
+    return 0

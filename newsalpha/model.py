@@ -1,0 +1,289 @@
+"""NewsRegressor: a pretrained language model rewired to predict a return from a news text.
+
+    text -> tokenizer -> backbone (AutoModel, optionally with LoRA) -> pooling -> dropout -> Linear -> prediction
+
+The head predicts the *standardised* target (training mean 0, variance 1) and is trained on squared error
+(Huber optional); predictions and validation metrics are turned back into return units with the training
+split's mean and standard deviation, which travel in the hyperparameters and as buffers in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import nn
+
+from data_pipelines.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+LORA_DEFAULTS: dict[str, Any] = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
+
+
+def regression_metrics(pred: np.ndarray, target: np.ndarray, train_mean: float) -> dict[str, float]:
+    """Out-of-sample fit of return predictions, all on the return scale.
+
+    Parameters
+    ----------
+    pred, target : np.ndarray
+        Predicted and realised returns, same shape.
+    train_mean : float
+        Mean target of the training split (the naive forecast ``r2_mean`` is scored against).
+
+    Returns
+    -------
+    dict
+        ``mse``; ``r2_zero`` = 1 - SSE / sum(y^2) (against predicting zero, Gu-Kelly-Xiu style);
+        ``r2_mean`` = 1 - SSE / sum((y - train_mean)^2); ``ic`` (Pearson) and ``rank_ic`` (Spearman),
+        NaN when either side is constant or there are fewer than 2 points.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    sse = float(np.sum((target - pred) ** 2))
+    out = {"mse": sse / max(len(target), 1)}
+    denom_zero, denom_mean = float(np.sum(target**2)), float(np.sum((target - train_mean) ** 2))
+    out["r2_zero"] = 1.0 - sse / denom_zero if denom_zero > 0 else float("nan")
+    out["r2_mean"] = 1.0 - sse / denom_mean if denom_mean > 0 else float("nan")
+    out["ic"] = _corr(pred, target)
+    out["rank_ic"] = _corr(_ranks(pred), _ranks(target))
+    return out
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+
+    return rankdata(x)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+class NewsRegressor(pl.LightningModule):
+    """Backbone + pooling + regression head, trained on squared error.
+
+    Parameters
+    ----------
+    backbone : str
+        Hugging Face id, local folder, or a short name (``"minilm"``, ``"smollm2"``); encoder or decoder.
+    pooling : {"mean", "first", "last"}
+        How token states become one vector; ``last`` (last real token) for decoders.
+    finetune : {"lora", "full", "frozen"}
+        LoRA adapters (peft), all weights, or a frozen backbone (linear probe).
+    lora : dict, optional
+        Fields of ``peft.LoraConfig`` (``r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ...);
+        ``target_modules`` defaults to the architecture's query/value projections.
+    head_dropout : float
+        Dropout on the pooled vector before the head.
+    loss : {"mse", "huber"}
+    huber_delta : float
+        Huber threshold, in standard deviations of the target.
+    lr : float
+        Learning rate of the backbone (LoRA or full).
+    head_lr : float
+        Learning rate of the regression head.
+    weight_decay : float
+        AdamW decay on matrices (not on biases and norms).
+    warmup_ratio : float
+        Fraction of the training steps spent warming up linearly from 0.
+    schedule : {"linear", "cosine", "constant"}
+        Decay after warm-up.
+    trust_remote_code : bool
+        Allow code from the backbone's repository; only when the config asks for it.
+    target_stats : dict, optional
+        ``{"mean", "std", ...}`` of the training target; the CLI links it from the DataModule.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "minilm",
+        pooling: Literal["mean", "first", "last"] = "mean",
+        finetune: Literal["lora", "full", "frozen"] = "lora",
+        lora: dict[str, Any] | None = None,
+        head_dropout: float = 0.1,
+        loss: Literal["mse", "huber"] = "mse",
+        huber_delta: float = 1.0,
+        lr: float = 2e-4,
+        head_lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.06,
+        schedule: Literal["linear", "cosine", "constant"] = "linear",
+        trust_remote_code: bool = False,
+        target_stats: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        _check_choices(pooling=pooling, finetune=finetune, loss=loss, schedule=schedule)
+        from newsalpha.backbones import load_backbone
+
+        self.backbone, self.tokenizer = load_backbone(backbone, trust_remote_code=trust_remote_code)
+        self._apply_finetune_mode(finetune, lora)
+        hidden = self.backbone.config.hidden_size
+        self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(hidden, 1))
+        nn.init.normal_(self.head[1].weight, std=0.02)
+        nn.init.zeros_(self.head[1].bias)
+        stats = target_stats or {"mean": 0.0, "std": 1.0}
+        self.register_buffer("target_mean", torch.tensor(float(stats["mean"]), dtype=torch.float64))
+        self.register_buffer("target_std", torch.tensor(float(stats["std"]), dtype=torch.float64))
+        self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"val": [], "test": []}
+        self.train()  # from_pretrained leaves the backbone in eval mode (no dropout); Lightning keeps that state
+
+    def _apply_finetune_mode(self, finetune: str, lora: dict[str, Any] | None) -> None:
+        if finetune == "lora":
+            from peft import LoraConfig, TaskType, get_peft_model
+
+            from newsalpha.backbones import default_lora_targets
+
+            fields = {**LORA_DEFAULTS, **(lora or {})}
+            fields.setdefault("target_modules", None)
+            if not fields["target_modules"]:
+                fields["target_modules"] = default_lora_targets(self.backbone)
+            try:
+                config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **fields)
+            except TypeError as err:
+                raise ConfigError(f"model.lora: {err} (fields of peft.LoraConfig)") from err
+            try:
+                self.backbone = get_peft_model(self.backbone, config)
+            except ValueError as err:
+                raise ConfigError(f"model.lora.target_modules {fields['target_modules']}: {err}") from err
+        elif lora:
+            log.warning("model.lora is ignored because finetune is '%s'", finetune)
+        if finetune == "frozen":
+            self.backbone.requires_grad_(False)
+
+    # -- forward ----------------------------------------------------------------------------------------------
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Standardised predictions, shape ``[B]``."""
+        from newsalpha.backbones import pool
+
+        if self.hparams.finetune == "frozen":
+            self.backbone.eval()  # a linear probe: no dropout in the features, no graph through the backbone
+            with torch.no_grad():
+                hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        else:
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = pool(hidden, attention_mask, self.hparams.pooling)
+        return self.head(pooled.to(self.head[1].weight.dtype)).squeeze(-1)
+
+    def to_returns(self, standardised: torch.Tensor) -> torch.Tensor:
+        """Undo the target standardisation: return units, float64."""
+        return standardised.double() * self.target_std + self.target_mean
+
+    def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        pred, target = pred.float(), target.float()
+        if self.hparams.loss == "huber":
+            return nn.functional.huber_loss(pred, target, delta=self.hparams.huber_delta)
+        return nn.functional.mse_loss(pred, target)
+
+    # -- steps ------------------------------------------------------------------------------------------------
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self._loss(self(batch["input_ids"], batch["attention_mask"]), batch["target"])
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["target"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
+        pred = self(batch["input_ids"], batch["attention_mask"])
+        loss = self._loss(pred, batch["target"])
+        self.log(f"{stage}_loss", loss, batch_size=len(pred), sync_dist=True)
+        self._outputs[stage].append((self.to_returns(pred).detach(), self.to_returns(batch["target"]).detach()))
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def _log_metrics(self, stage: str) -> None:
+        """Metrics over the whole split (gathered across processes), on the return scale."""
+        outputs, self._outputs[stage] = self._outputs[stage], []
+        if not outputs:
+            return
+        pred = torch.cat([p for p, _ in outputs])
+        target = torch.cat([t for _, t in outputs])
+        if self.trainer.world_size > 1:
+            pred, target = self.all_gather(pred).flatten(), self.all_gather(target).flatten()
+        metrics = regression_metrics(pred.cpu().numpy(), target.cpu().numpy(), float(self.target_mean))
+        self.log_dict({f"{stage}_{k}": v for k, v in metrics.items()}, prog_bar=stage == "val")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Predictions in return units with the row's identity, as the predictions contract wants them."""
+        pred = self.to_returns(self(batch["input_ids"], batch["attention_mask"]))
+        return {
+            "article_id": batch["article_id"],
+            "ticker": batch["ticker"],
+            "session": batch["session"],
+            "split": batch["split"],
+            "prediction": pred.cpu().numpy(),
+            "target": self.to_returns(batch["target"]).cpu().numpy(),
+        }
+
+    # -- optimisation -----------------------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """AdamW with separate backbone and head learning rates; warm-up then linear/cosine decay per step."""
+        hp = self.hparams
+        groups = _param_groups(self.backbone, hp.lr, hp.weight_decay) + _param_groups(
+            self.head, hp.head_lr, hp.weight_decay
+        )
+        optimizer = torch.optim.AdamW(groups)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        warmup = int(round(hp.warmup_ratio * total))
+        from transformers import (
+            get_constant_schedule_with_warmup,
+            get_cosine_schedule_with_warmup,
+            get_linear_schedule_with_warmup,
+        )
+
+        if hp.schedule == "constant":
+            scheduler = get_constant_schedule_with_warmup(optimizer, warmup)
+        elif hp.schedule == "cosine":
+            scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, total)
+        else:
+            scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def merged_backbone(self) -> nn.Module:
+        """A copy of the backbone with any LoRA adapters merged in (a plain ``transformers`` model)."""
+        import copy
+
+        backbone = copy.deepcopy(self.backbone)
+        return backbone.merge_and_unload() if self.hparams.finetune == "lora" else backbone
+
+
+def _param_groups(module: nn.Module, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters of ``module`` split into decayed (matrices) and not decayed (biases, norms)."""
+    decay, no_decay = [], []
+    for _, param in module.named_parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+def _check_choices(**values: str) -> None:
+    choices = {
+        "pooling": ("mean", "first", "last"),
+        "finetune": ("lora", "full", "frozen"),
+        "loss": ("mse", "huber"),
+        "schedule": ("linear", "cosine", "constant"),
+    }
+    for key, value in values.items():
+        if value not in choices[key]:
+            raise ConfigError(f"model.{key} must be one of {', '.join(choices[key])}, got '{value}'")

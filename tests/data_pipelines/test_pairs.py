@@ -1,0 +1,237 @@
+"""The pair builder on a 4-ticker x 30-session hand-made market (see pairs_fixtures.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_pipelines.contracts import MANIFEST_FILE, PAIRS_COLUMNS, PAIRS_FILE, QUARANTINE_COLUMNS, QUARANTINE_FILE
+from data_pipelines.errors import ConfigError, DataContractError, PriceSourceError
+from data_pipelines.io import hash_file, hash_frame
+from data_pipelines.pairs import PairsResult, build_pairs, build_pairs_from_config
+from tests.data_pipelines.pairs_fixtures import (
+    close_price,
+    news_frame,
+    open_price,
+    prices_frame,
+    write_config,
+    write_csv_inputs,
+)
+
+OPTS = dict(benchmark="SPX", beta_window=5, min_beta_obs=3, fractions=(0.5, 0.25, 0.25))
+
+
+@pytest.fixture(scope="module")
+def result() -> PairsResult:
+    return build_pairs(news_frame(), prices_frame(), **OPTS)
+
+
+def _row(pairs: pd.DataFrame, article: str, ticker: str) -> pd.Series:
+    hit = pairs[(pairs.article_id == article) & (pairs.ticker == ticker)]
+    assert len(hit) == 1, (article, ticker)
+    return hit.iloc[0]
+
+
+def test_pairs_follow_the_contract(result):
+    p = result.pairs
+    assert set(PAIRS_COLUMNS) <= set(p.columns)
+    assert {"ret_h1", "exret_h1", "abret_h1", "exit_at_h1", "ret_h5", "exret_h5", "abret_h5", "exit_at_h5"} <= set(p)
+    assert str(p["published_at"].dt.tz) == "UTC" and str(p["entry_at"].dt.tz) == "UTC"
+    assert p["session"].dt.tz is None
+    assert set(p["split"]) <= {"train", "val", "test", "embargo"}
+    assert (p["entry_at"] > p["published_at"]).all()
+    assert set(QUARANTINE_COLUMNS) <= set(result.quarantine.columns)
+
+
+def test_kept_pairs_and_their_entries(result):
+    got = {(r.article_id, r.ticker): (str(r.session.date()), r.entry_kind) for r in result.pairs.itertuples()}
+    assert got == {
+        ("a1", "AAA"): ("2024-01-10", "open"),  # 08:00 New York, before the open
+        ("a2", "BBB"): ("2024-01-10", "close"),  # noon: intraday
+        ("a3", "AAA"): ("2024-01-16", "open"),  # Friday 17:00; Monday is a holiday
+        ("a3", "BBB"): ("2024-01-16", "open"),
+        ("a4", "CCC"): ("2024-01-11", "close"),  # exactly at the open: not strictly after it
+    }
+    after = result.pairs.set_index(["article_id", "ticker"])["published_after_close"]
+    assert after[("a3", "AAA")] and not after[("a1", "AAA")] and not after[("a2", "BBB")]
+
+
+def test_labels_worked_by_hand(result):
+    p = result.pairs
+    a1 = _row(p, "a1", "AAA")
+    ret = open_price("AAA", "2024-01-11") / open_price("AAA", "2024-01-10") - 1
+    bench = open_price("SPX", "2024-01-11") / open_price("SPX", "2024-01-10") - 1
+    assert a1.ret_h1 == pytest.approx(ret, abs=1e-12)
+    assert a1.exret_h1 == pytest.approx(ret - bench, abs=1e-12)
+    assert a1.exit_at_h1 == pd.Timestamp("2024-01-11 14:30", tz="UTC")  # 09:30 EST
+    a2 = _row(p, "a2", "BBB")
+    assert a2.ret_h5 == pytest.approx(close_price("BBB", "2024-01-18") / close_price("BBB", "2024-01-10") - 1)
+    a3 = _row(p, "a3", "AAA")  # five sessions after 01-16 is 01-23
+    assert a3.ret_h5 == pytest.approx(open_price("AAA", "2024-01-23") / open_price("AAA", "2024-01-16") - 1)
+
+
+def test_abnormal_return_uses_the_trailing_ols(result):
+    import statsmodels.api as sm
+
+    px = prices_frame().pivot(index="date", columns="ticker", values="close")
+    window = px.loc[:"2024-01-09"].pct_change().iloc[-5:]  # the 5 close-to-close returns before the 01-10 open
+    ols = sm.OLS(window["AAA"], sm.add_constant(window["SPX"])).fit()
+    alpha, beta = ols.params["const"], ols.params["SPX"]
+    a1 = _row(result.pairs, "a1", "AAA")
+    bench = open_price("SPX", "2024-01-11") / open_price("SPX", "2024-01-10") - 1
+    assert a1.abret_h1 == pytest.approx(a1.ret_h1 - (alpha + beta * bench), abs=1e-9)
+
+
+def test_quarantine_reasons_and_counts_add_up(result):
+    q = result.quarantine
+    got = sorted(zip(q.article_id, q.reason, q.stage, strict=True), key=str)
+    assert got == sorted(
+        [
+            ("a5", "unknown_ticker", "pair"),
+            ("a6", "label_past_end", "pair"),
+            ("a7", "duplicate", "pair"),
+            ("a8", "bad_time", "article"),
+            ("a9", "empty_text", "article"),
+            ("a1", "duplicate_id", "article"),
+        ],
+        key=str,
+    )
+    assert q["detail"].map(lambda d: isinstance(d, str) and len(d) > 0).all()
+    c = result.manifest["counts"]
+    assert (c["input_rows"], c["articles"], c["exploded_rows"], c["kept"]) == (10, 7, 8, 5)
+    assert c["input_rows"] == c["articles"] + sum(c["quarantined_articles"].values())
+    assert c["exploded_rows"] == c["kept"] + sum(c["quarantined_pairs"].values())
+    assert c["adds_up"] is True
+
+
+def test_manifest_summary(result):
+    s = result.manifest["summary"]
+    assert s["pairs"] == 5 and s["tickers"] == 3 and s["sessions"] == 3
+    assert s["share_after_close"] == pytest.approx(2 / 5)
+    assert sum(s["splits"].values()) == 5
+    assert result.manifest["libraries"]["pandas"] == pd.__version__
+    json.dumps(result.manifest, default=str)  # serialisable
+
+
+def test_benchmark_none_gives_raw_labels_only():
+    res = build_pairs(news_frame(), prices_frame(), benchmark=None, fractions=(0.5, 0.25, 0.25))
+    assert "ret_h1" in res.pairs and "exret_h1" not in res.pairs and "abret_h1" not in res.pairs
+
+
+def test_latency_moves_the_entry():
+    news = pd.DataFrame({"article_id": ["x"], "published_at": ["2024-01-10 15:50"], "text": ["t"], "ticker": ["AAA"]})
+    late = build_pairs(news, prices_frame(), latency="15min", **OPTS).pairs.iloc[0]
+    assert (str(late.session.date()), late.entry_kind) == ("2024-01-11", "open")
+    early = build_pairs(news, prices_frame(), **OPTS).pairs.iloc[0]
+    assert (str(early.session.date()), early.entry_kind) == ("2024-01-10", "close")
+
+
+def test_price_gap_is_quarantined_not_fatal():
+    px = prices_frame()
+    px = px[~((px.ticker == "AAA") & (px.date == "2024-01-11"))]  # AAA misses one session
+    res = build_pairs(news_frame(), px, **OPTS)
+    assert "missing_price" in set(res.quarantine.reason)  # a1 exits at the 01-11 open
+    assert ("a1", "AAA") not in set(zip(res.pairs.article_id, res.pairs.ticker, strict=True))
+
+
+def test_non_positive_price_is_an_error():
+    px = prices_frame()
+    px.loc[5, "close"] = -1.0
+    with pytest.raises(DataContractError, match="close"):
+        build_pairs(news_frame(), px, **OPTS)
+
+
+def test_missing_benchmark_is_an_error():
+    px = prices_frame()
+    with pytest.raises(PriceSourceError, match="benchmark"):
+        build_pairs(news_frame(), px[px.ticker != "SPX"], **OPTS)
+
+
+def test_embargo_shorter_than_horizon_is_an_error():
+    with pytest.raises(ConfigError, match="embargo"):
+        build_pairs(news_frame(), prices_frame(), embargo=2, **OPTS)
+
+
+def test_all_rows_bad_is_an_error():
+    news = pd.DataFrame({"article_id": ["x"], "published_at": ["junk"], "text": ["t"], "ticker": ["AAA"]})
+    with pytest.raises(DataContractError, match="no usable news"):
+        build_pairs(news, prices_frame(), **OPTS)
+
+
+def test_walk_forward_folds_column():
+    res = build_pairs(news_frame(), prices_frame(), walk_forward_folds=1, **{**OPTS, "fractions": (0.4, 0.3, 0.3)})
+    assert "fold" in res.pairs and res.pairs["fold"].dtype.kind == "i"
+    assert "folds" in res.manifest["summary"]
+
+
+def test_same_input_same_output(result):
+    again = build_pairs(news_frame(), prices_frame(), **OPTS)
+    assert hash_frame(again.pairs) == hash_frame(result.pairs)
+
+
+def test_from_config_writes_the_run_folder(tmp_path):
+    write_csv_inputs(tmp_path)
+    cfg = write_config(tmp_path)
+    res, folder = build_pairs_from_config(cfg, out=tmp_path / "run")
+    assert folder == tmp_path / "run"
+    pairs = pd.read_parquet(folder / PAIRS_FILE)
+    quarantine = pd.read_parquet(folder / QUARANTINE_FILE)
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    assert len(pairs) == 5 and len(quarantine) == 6
+    assert manifest["counts"]["kept"] == 5 and manifest["counts"]["adds_up"]
+    assert manifest["inputs"]["news"]["sha256"] == hash_file(tmp_path / "news.csv")
+    assert manifest["outputs"][PAIRS_FILE] == hash_file(folder / PAIRS_FILE)
+    assert manifest["config"]["labels"]["beta_window"] == 5
+    assert manifest["config"]["news"]["columns"]["text"] == "headline"
+    assert not list(folder.glob(".*.tmp"))  # atomic writes leave no temporary files
+    np.testing.assert_allclose(pairs["ret_h1"].to_numpy(), res.pairs["ret_h1"].to_numpy())
+
+
+@pytest.mark.slow
+def test_real_tweets_config_end_to_end(tmp_path):
+    res, folder = build_pairs_from_config("configs/pairs/tweets_sp500.yaml", out=tmp_path / "tweets")
+    c, s = res.manifest["counts"], res.manifest["summary"]
+    assert c["input_rows"] == 20761 and c["adds_up"]
+    assert c["kept"] > 15000 and s["sessions"] > 1500
+    assert 0.15 < s["share_after_close"] < 0.40
+    assert set(res.pairs.ticker) == {"SPX"}
+    assert (res.pairs.exret_h1.abs() < 1e-12).all()  # the asset is its own benchmark
+    assert res.pairs.session.max() <= pd.Timestamp("2018-12-07")
+    assert {"train", "val", "test"} <= set(s["splits"])
+    assert (folder / MANIFEST_FILE).is_file()
+
+
+class _OpenEndedSource:
+    """Like yfinance: lists no tickers, fails the whole request when one ticker is unknown."""
+
+    def __init__(self, prices: pd.DataFrame):
+        self.prices, self.calls = prices, []
+
+    def available_tickers(self):
+        return None
+
+    def load(self, tickers, start=None, end=None):
+        self.calls.append(list(tickers))
+        unknown = sorted(set(tickers) - set(self.prices.ticker))
+        if unknown:
+            raise PriceSourceError(f"yfinance: no data for {', '.join(unknown)}")
+        return self.prices[self.prices.ticker.isin(tickers)].reset_index(drop=True)
+
+
+def test_open_ended_source_failures_become_unknown_tickers(result):
+    source = _OpenEndedSource(prices_frame())
+    res = build_pairs(news_frame(), source, **OPTS)
+    assert hash_frame(res.pairs) == hash_frame(result.pairs)
+    assert "unknown_ticker" in set(res.quarantine.reason)
+    assert len(source.calls) > 1 and all(len(c) == 1 for c in source.calls[1:])  # retried one by one
+    assert res.manifest["inputs"]["prices"]["source"] == {"kind": "_OpenEndedSource"}
+
+
+def test_prices_from_a_csv_path(tmp_path, result):
+    _, prices_path = write_csv_inputs(tmp_path)
+    res = build_pairs(news_frame(), prices_path, **OPTS)
+    assert hash_frame(res.pairs) == hash_frame(result.pairs)
+    assert res.manifest["inputs"]["prices"]["sha256"] == hash_file(prices_path)

