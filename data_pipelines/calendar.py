@@ -16,6 +16,7 @@ over the interleaved prints, so it costs O(n log m) for n articles and m session
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -47,8 +48,12 @@ def _naive_date(value: Any, what: str) -> pd.Timestamp | None:
     return ts.normalize()
 
 
+@functools.lru_cache(maxsize=32)
 def _get_calendar(name: str, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Any:
-    """Build the exchange calendar, turning its errors into :class:`ConfigError`."""
+    """Build the exchange calendar, turning its errors into :class:`ConfigError`.
+
+    Cached: building XNYS over ten years costs about half a second, and a run asks for the same range often.
+    """
     import exchange_calendars as xcals
     from exchange_calendars.errors import CalendarError, InvalidCalendarName
 
@@ -121,7 +126,10 @@ def utc_ns(values: pd.Series | pd.Index | np.ndarray, what: str = "published_at"
     DataContractError
         The values are naive (their time zone is unknown) or not datetimes.
     """
-    idx = pd.DatetimeIndex(values) if not isinstance(values, pd.DatetimeIndex) else values
+    try:
+        idx = pd.DatetimeIndex(values) if not isinstance(values, pd.DatetimeIndex) else values
+    except (TypeError, ValueError) as err:
+        raise DataContractError(f"{what} holds values that are not timestamps: {err}", column=what) from err
     if idx.tz is None:
         raise DataContractError(f"{what} must be time-zone aware (UTC); got naive timestamps", column=what)
     return idx.tz_convert("UTC").as_unit("ns").asi8

@@ -187,7 +187,8 @@ def _describe(hint: Any) -> str:
 
 def check_values(cfg: PairsConfig) -> list[str]:
     """Value checks beyond types: every problem as one message naming its key."""
-    from data_pipelines.news import FORMATS, check_timezone
+    from data_pipelines.news import check_timezone
+    from data_pipelines.news_read import FORMATS
 
     p: list[str] = []
     n = cfg.news

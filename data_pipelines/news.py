@@ -1,7 +1,8 @@
 """News ingestion: read a news file, map its columns, parse times, explode tickers, drop duplicates.
 
 The result follows the ``news`` contract of :mod:`data_pipelines.contracts`, one row per (article, ticker),
-plus ``source_row`` (the 0-based position of the record in the input). Every record that cannot be used goes
+plus ``source_row``: the record's number in the input, 1 = the first data row (header not counted; in JSONL
+the line number), as in every error message of the price sources too. Every record that cannot be used goes
 to a quarantine table with a reason; nothing is dropped silently:
 
 ``encoding``        a mapped field holds bytes that are not valid in the file's encoding (JSONL: the line)
@@ -16,7 +17,6 @@ to a quarantine table with a reason; nothing is dropped silently:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import zoneinfo
@@ -27,18 +27,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_pipelines.contracts import QUARANTINE_COLUMNS
 from data_pipelines.errors import ConfigError, DataContractError, NewsalphaError
+from data_pipelines.news_read import (
+    DEFAULT_COLUMNS,
+    empty_quarantine,
+    map_columns,
+    quarantine_rows,
+    read_table,
+)
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("csv", "jsonl", "parquet")
-DEFAULT_COLUMNS = {"id": "article_id", "published_at": "published_at", "text": "text", "tickers": "ticker"}
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _AWARE = re.compile(r"(?:[zZ]|[+-]\d\d:?\d\d|\b(?:UTC|GMT))\s*$")
 _DEFAULT_SPLIT = r"[,;|\s]+"
 _TICKER_RE = re.compile(r"^[A-Z0-9^][A-Z0-9.\-=^_:]{0,23}$")
-QUARANTINE_DTYPES = {"source_row": "int64", "article_id": object, "ticker": object, "reason": object, "detail": object}
 
 
 @dataclass
@@ -58,177 +61,6 @@ class NewsResult:
     news: pd.DataFrame
     quarantine: pd.DataFrame
     counts: dict = field(default_factory=dict)
-
-
-def empty_quarantine() -> pd.DataFrame:
-    """An empty quarantine table with the contract's columns and ``stage``."""
-    cols = {c: pd.Series(dtype=QUARANTINE_DTYPES[c]) for c in QUARANTINE_COLUMNS}
-    return pd.DataFrame({**cols, "stage": pd.Series(dtype=object)})
-
-
-def quarantine_rows(df: pd.DataFrame, reason: str, detail: str | pd.Series, stage: str) -> pd.DataFrame:
-    """Quarantine rows of ``df`` (which has source_row and, where known, article_id and ticker) with a reason."""
-    n = len(df)
-    out = pd.DataFrame(
-        {
-            "source_row": df["source_row"].to_numpy(dtype="int64"),
-            "article_id": df["article_id"].to_numpy(dtype=object) if "article_id" in df else np.full(n, None, object),
-            "ticker": df["ticker"].to_numpy(dtype=object) if "ticker" in df else np.full(n, None, object),
-            "reason": np.full(n, reason, dtype=object),
-            "detail": np.asarray(detail, dtype=object) if isinstance(detail, pd.Series) else np.full(n, detail, object),
-            "stage": np.full(n, stage, dtype=object),
-        }
-    )
-    for col in ("ticker", "article_id", "detail"):
-        out[col] = out[col].map(_safe_str)
-    return out
-
-
-def _safe_str(v: object) -> str | None:
-    """A UTF-8-safe string (undecodable bytes shown as escapes) or None, so quarantine tables always save."""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    return str(v).encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def detect_format(path: Path, fmt: str | None = None) -> str:
-    """The news file format from ``fmt`` or the file suffix (``.csv[.gz]``, ``.jsonl``/``.ndjson``, ``.parquet``)."""
-    if fmt is not None:
-        if fmt not in FORMATS:
-            raise ConfigError(f"news format '{fmt}' is not one of {', '.join(FORMATS)}")
-        return fmt
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".zip", ".xz")]
-    ext = suffixes[-1] if suffixes else ""
-    by_ext = {
-        ".csv": "csv",
-        ".tsv": "csv",
-        ".jsonl": "jsonl",
-        ".ndjson": "jsonl",
-        ".json": "jsonl",
-        ".parquet": "parquet",
-    }
-    if ext not in by_ext:
-        raise ConfigError(f"{path}: cannot tell the news format from '{ext or path.name}'; set news.format")
-    return by_ext[ext]
-
-
-def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read a news file into a raw frame (all columns as read, plus ``source_row``) and a quarantine table.
-
-    Raises
-    ------
-    DataContractError
-        The file does not exist, cannot be parsed at all, or holds no records.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataContractError("news file not found", file=str(path))
-    fmt = detect_format(path, fmt)
-    quarantine = empty_quarantine()
-    try:
-        if fmt == "csv":
-            sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
-            raw = pd.read_csv(
-                path,
-                sep=sep,
-                dtype=object,
-                keep_default_na=False,
-                na_values=[""],
-                encoding=encoding,
-                encoding_errors="surrogateescape",
-            )
-        elif fmt == "parquet":
-            raw = pd.read_parquet(path)
-        else:
-            raw, quarantine = _read_jsonl(path, encoding)
-    except pd.errors.EmptyDataError:
-        raise DataContractError("news file is empty", file=str(path)) from None
-    except (pd.errors.ParserError, ValueError, OSError) as err:
-        msg = " ".join(str(err).split())
-        raise DataContractError(f"cannot read news file as {fmt}: {msg}", file=str(path)) from None
-    if "source_row" not in raw.columns:
-        raw.insert(0, "source_row", np.arange(len(raw), dtype="int64"))
-    if len(raw) + len(quarantine) == 0:
-        raise DataContractError("news file holds no records", file=str(path))
-    return raw, quarantine
-
-
-def _read_jsonl(path: Path, encoding: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read JSON lines one by one so that a bad line is quarantined, not fatal."""
-    records, rows, bad = [], [], []
-    with open(path, "rb") as fh:
-        for i, line in enumerate(ln for ln in fh if ln.strip()):
-            try:
-                obj = json.loads(line.decode(encoding))
-            except UnicodeDecodeError as err:
-                bad.append((i, "encoding", f"line is not valid {encoding}: {err.reason}"))
-                continue
-            except json.JSONDecodeError as err:
-                bad.append((i, "malformed", f"not JSON: {err.msg}"))
-                continue
-            if not isinstance(obj, dict):
-                bad.append((i, "malformed", f"a JSON {type(obj).__name__}, not an object"))
-                continue
-            records.append(obj)
-            rows.append(i)
-    raw = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    raw.insert(0, "source_row", np.asarray(rows, dtype="int64"))
-    parts = [quarantine_rows(pd.DataFrame({"source_row": [i]}), reason, detail, "article") for i, reason, detail in bad]
-    return raw, pd.concat([empty_quarantine(), *parts], ignore_index=True) if parts else empty_quarantine()
-
-
-def map_columns(raw: pd.DataFrame, columns: Mapping[str, str | None] | None, file: str | None = None) -> pd.DataFrame:
-    """Rename the user's columns to the news contract.
-
-    ``columns`` maps ``id``, ``published_at``, ``text``, ``title``, ``body``, ``tickers`` to column names of
-    ``raw`` (``None`` = absent). Without ``text``, the text is ``title`` and ``body`` joined by a blank line.
-    Without ``id``, ids are ``r{source_row}``. Returns source_row, article_id, published_raw, text, tickers_raw.
-
-    Raises
-    ------
-    DataContractError
-        A mapped column is not in the file (names the file and the column).
-    """
-    cols = dict(DEFAULT_COLUMNS if columns is None else columns)
-    if columns is None and "ticker" not in raw.columns:  # the contract's ticker column is optional
-        cols["tickers"] = None
-    if not cols.get("text") and not (cols.get("title") or cols.get("body")):
-        raise ConfigError("news.columns needs 'text' or 'title'/'body'")
-    if not cols.get("published_at"):
-        raise ConfigError("news.columns needs 'published_at'")
-    wanted = [c for k, c in cols.items() if c and k in ("id", "published_at", "text", "title", "body", "tickers")]
-    missing = [c for c in wanted if c not in raw.columns]
-    if missing:
-        have = ", ".join(str(c) for c in raw.columns if c != "source_row") or "none"
-        msg = f"news is missing column(s) {', '.join(missing)} (has: {have})"
-        raise DataContractError(msg, file=file, column=missing[0])
-    out = pd.DataFrame({"source_row": raw["source_row"].to_numpy(dtype="int64")})
-    out["article_id"] = _as_str(raw[cols["id"]]) if cols.get("id") else "r" + out["source_row"].astype(str)
-    out["published_raw"] = raw[cols["published_at"]].to_numpy()
-    if cols.get("text"):
-        out["text"] = _as_str(raw[cols["text"]])
-    else:
-        parts = [_as_str(raw[cols[k]]).fillna("") for k in ("title", "body") if cols.get(k)]
-        joined = parts[0] if len(parts) == 1 else (parts[0] + "\n\n" + parts[1]).str.strip()
-        out["text"] = joined.where(joined.str.strip() != "", None)
-    out["tickers_raw"] = raw[cols["tickers"]].to_numpy(dtype=object) if cols.get("tickers") else None
-    return out
-
-
-def _as_str(s: pd.Series) -> pd.Series:
-    """A column as Python strings (object dtype), missing values as None; bytes decoded as UTF-8 when possible."""
-
-    if isinstance(s.dtype, pd.StringDtype):
-        return pd.Series(s.to_numpy(dtype=object, na_value=None), index=s.index, dtype=object)
-
-    def conv(v: object) -> object:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-            return None
-        if isinstance(v, bytes):
-            return v.decode("utf-8", errors="surrogateescape")
-        return str(v)
-
-    return pd.Series([conv(v) for v in s.to_numpy(dtype=object)], index=s.index, dtype=object)
 
 
 def parse_published(values: pd.Series | np.ndarray, timezone: str = "America/New_York") -> pd.Series:
@@ -331,8 +163,16 @@ def valid_ticker(ticker: str) -> bool:
 
 
 def normalise_text(text: pd.Series) -> pd.Series:
-    """Case-folded text with every run of non-word characters collapsed to one space (for duplicate detection)."""
-    return text.str.casefold().str.replace(r"[\W_]+", " ", regex=True).str.strip()
+    """Lower-cased text with every run of non-word characters collapsed to one space (for duplicate detection).
+
+    Runs in Arrow's string kernels (the text is valid UTF-8 here: undecodable rows were quarantined before).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(text.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    arr = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(arr), r"[\W_]+", " "))
+    return pd.Series(arr, index=text.index, dtype=pd.ArrowDtype(pa.large_string()))
 
 
 # Which mapped column a quarantine reason points at, for the one-line error of on_bad_rows="error".
@@ -388,7 +228,7 @@ def read_news(
             raise DataContractError("news table holds no rows")
         raw, q0 = source.reset_index(drop=True), empty_quarantine()
         if "source_row" not in raw.columns:
-            raw.insert(0, "source_row", np.arange(len(raw), dtype="int64"))
+            raw.insert(0, "source_row", np.arange(1, len(raw) + 1, dtype="int64"))
     else:
         raw, q0 = read_table(source, fmt, encoding)
     cols = dict(DEFAULT_COLUMNS if columns is None else columns)
@@ -427,6 +267,8 @@ def clean_articles(art: pd.DataFrame, timezone: str) -> tuple[pd.DataFrame, pd.D
     detail = pd.Series(None, index=art.index, dtype=object)
     for col in ("tickers_raw", "published_raw", "text", "article_id"):
         vals = art[col]
+        if not _may_hold_surrogates(vals):
+            continue
         hit = vals.map(lambda v: isinstance(v, str) and _SURROGATE.search(v) is not None).astype(bool)
         detail[hit] = f"field '{col.removesuffix('_raw')}' holds bytes that are not valid text in the file's encoding"
         bad_bytes |= hit
@@ -452,20 +294,62 @@ def clean_articles(art: pd.DataFrame, timezone: str) -> tuple[pd.DataFrame, pd.D
     return art.drop(columns=["published_raw"]), pd.concat(parts, ignore_index=True)
 
 
+def _may_hold_surrogates(values: pd.Series) -> bool:
+    """Whether any string holds an undecodable byte (a lone surrogate); one C-speed encode for the whole column."""
+    if values.dtype != object:  # datetimes, numbers and Arrow strings cannot hold them
+        return False
+    strings = [v for v in values.to_numpy() if isinstance(v, str)]
+    try:
+        "\x00".join(strings).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _ticker_lists(raw: pd.Series, default: list[str], delimiter: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the number of tickers, and all tickers flattened in row order.
+
+    Plain one-symbol strings (the common case) are handled column-wise; lists and delimited strings row by row.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if raw.isna().all():  # no ticker column (or no ticker anywhere): every article is the default asset
+        return np.full(len(raw), len(default), dtype=np.int64), np.array(default * len(raw), dtype=object)
+    strings = raw if pd.api.types.infer_dtype(raw, skipna=True) == "string" else raw.map(_str_or_none)
+    arr = pc.utf8_trim_whitespace(pa.array(strings.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True))
+    special = r"[\[\]'\"]" + (f"|{re.escape(delimiter)}" if delimiter else r"|[,;|\s]")
+    odd = pc.fill_null(pc.or_(pc.equal(arr, ""), pc.match_substring_regex(arr, special)), True)
+    simple = ~odd.to_numpy(zero_copy_only=False)
+    stripped = pc.utf8_upper(arr).to_numpy(zero_copy_only=False)
+    lengths = np.ones(len(raw), dtype=np.int64)
+    lists = {
+        i: split_tickers(v, delimiter) or default for i, v in zip(np.flatnonzero(~simple), raw.to_numpy()[~simple])
+    }
+    for i, lst in lists.items():
+        lengths[i] = len(lst)
+    flat = np.empty(int(lengths.sum()), dtype=object)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    flat[starts[simple]] = stripped[simple]
+    for i, lst in lists.items():
+        flat[starts[i] : starts[i] + len(lst)] = lst
+    return lengths, flat
+
+
+def _str_or_none(v: object) -> str | None:
+    """Strings stay, lists and missing values become None (they go through :func:`split_tickers`)."""
+    return v if isinstance(v, str) else None
+
+
 def explode_tickers(
     art: pd.DataFrame, default_ticker: str | None, delimiter: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per (article, ticker); articles with no ticker get ``default_ticker`` or are quarantined."""
     default = [default_ticker.strip().upper()] if default_ticker else []
-    if art["tickers_raw"].map(lambda v: v is None).all():  # no ticker column: every article is the default asset
-        lists = [default] * len(art)
-    else:
-        lists = [split_tickers(v, delimiter) or default for v in art["tickers_raw"].to_numpy(dtype=object)]
-    lengths = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    lengths, tickers = _ticker_lists(art["tickers_raw"].reset_index(drop=True), default, delimiter)
     none = lengths == 0
     q_none = quarantine_rows(art[none], "no_ticker", "no ticker and no default asset configured", "article")
     rows = np.repeat(np.arange(len(art)), lengths)
-    tickers = np.array([t for x in lists for t in x], dtype=object)
     pairs = art.drop(columns=["tickers_raw"]).iloc[rows].reset_index(drop=True)
     pairs["ticker"] = tickers
     uniq = pd.unique(tickers)
@@ -482,12 +366,12 @@ def drop_duplicates(pairs: pd.DataFrame, window: str | pd.Timedelta | None) -> t
     win = None if window is None else pd.Timedelta(window)
     if pairs.empty:
         return pairs, empty_quarantine()
-    key = pd.util.hash_pandas_object(
-        pd.DataFrame({"t": normalise_text(pairs["text"]), "k": pairs["ticker"]}), index=False
-    )
+    text_code = pd.factorize(normalise_text(pairs["text"]))[0].astype(np.int64)
+    ticker_code, tickers = pd.factorize(pairs["ticker"])
+    key = text_code * max(len(tickers), 1) + ticker_code
     stamps = pairs["published_at"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
-    order = np.lexsort((pairs["source_row"].to_numpy(), stamps, key.to_numpy()))
-    k = key.to_numpy()[order]
+    order = np.lexsort((pairs["source_row"].to_numpy(), stamps, key))
+    k = key[order]
     ts = stamps[order]
     same = np.r_[False, k[1:] == k[:-1]]
     dup, kept_of = _mark_duplicates(same, ts, win)

@@ -25,7 +25,8 @@ import pandas as pd
 from data_pipelines.contracts import MANIFEST_FILE, PAIRS_FILE, QUARANTINE_FILE, label_columns
 from data_pipelines.errors import ConfigError, DataContractError, PriceSourceError
 from data_pipelines.io import hash_file, hash_frame, write_json_atomic, write_parquet_atomic
-from data_pipelines.news import empty_quarantine, quarantine_rows, raise_first_bad_row, read_news
+from data_pipelines.news import raise_first_bad_row, read_news
+from data_pipelines.news_read import empty_quarantine, quarantine_rows
 
 log = logging.getLogger(__name__)
 
@@ -257,9 +258,10 @@ def label_news(
 def after_close(published: pd.Series, prints: pd.DataFrame, calendar: str) -> np.ndarray:
     """Whether each time is on a session day (in the exchange's zone) at or after that session's close."""
     tz = exchange_timezone(calendar, prints)
-    local_day = published.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
-    close = prints["close_at"].reindex(pd.DatetimeIndex(local_day).as_unit("ns"))
-    return (published.to_numpy() >= close.to_numpy()) & close.notna().to_numpy()
+    local_day = pd.DatetimeIndex(published.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()).as_unit("ns")
+    close = pd.DatetimeIndex(prints["close_at"].reindex(local_day)).as_unit("ns")
+    t = pd.DatetimeIndex(published).as_unit("ns").asi8
+    return ~close.isna() & (t >= close.asi8)
 
 
 def exchange_timezone(calendar: str, prints: pd.DataFrame) -> Any:
@@ -302,13 +304,15 @@ def add_splits(
 
 
 def order_columns(pairs: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
-    """The pairs contract's column order, sorted by publication time then article and ticker."""
+    """The pairs contract's column order, sorted by publication time, then input row, then ticker."""
     head = ["article_id", "ticker", "published_at", "published_after_close", "text", "session", "entry_at"]
     head.append("entry_kind")
     labels = [c for h in horizons for c in (*label_columns([h]), f"exit_at_h{h}") if c in pairs.columns]
     tail = [c for c in ("split", "fold", "source_row") if c in pairs.columns]
-    out = pairs[head + labels + tail].sort_values(["published_at", "article_id", "ticker"], kind="stable")
-    return out.reset_index(drop=True)
+    ticker_rank = pd.factorize(pairs["ticker"], sort=True)[0]  # integer keys: a string sort of 1 M rows is slow
+    stamps = pd.DatetimeIndex(pairs["published_at"]).asi8
+    order = np.lexsort((ticker_rank, pairs["source_row"].to_numpy(), stamps))
+    return pairs[head + labels + tail].iloc[order].reset_index(drop=True)
 
 
 def make_manifest(
@@ -387,7 +391,7 @@ def build_pairs_from_config(path: str | Path, out: str | Path | None = None) -> 
     from data_pipelines.prices import price_source_from_config
 
     cfg = load_pairs_config(path)
-    n, lab, sp = cfg.news, cfg.labels, cfg.splits
+    n = cfg.news
     if n.embedded is not None:
         from data_pipelines.embedded import load_embedded
 
@@ -399,9 +403,27 @@ def build_pairs_from_config(path: str | Path, out: str | Path | None = None) -> 
         source = price_source_from_config(cfg.prices, cfg.base_dir)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
-    result = build_pairs(
-        news,
-        source,
+    result = build_pairs(news, source, columns=columns, **config_options(cfg))
+    folder = Path(out or cfg.out or Path("runs") / "pairs" / Path(path).stem)
+    result.manifest["config_file"] = {"path": str(path), "sha256": hash_file(path)}
+    result.manifest["config"] = {**cfg.to_dict(), "resolved": result.manifest["config"]}
+    if n.embedded is not None:
+        result.manifest["inputs"]["news"]["embedded"] = n.embedded
+    if cfg.prices.get("kind") == "file":  # the frame hash is always there; a price file also gets its own
+        result.manifest["inputs"]["prices"]["sha256"] = hash_file(Path(cfg.base_dir) / cfg.prices["path"])
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)  # a folder never shows an old manifest beside new tables
+    write_parquet_atomic(result.pairs, folder / PAIRS_FILE)
+    write_parquet_atomic(result.quarantine, folder / QUARANTINE_FILE)
+    result.manifest["outputs"] = {name: hash_file(folder / name) for name in (PAIRS_FILE, QUARANTINE_FILE)}
+    write_json_atomic(result.manifest, folder / MANIFEST_FILE)
+    log.info("wrote %s", folder)
+    return result, folder
+
+
+def config_options(cfg: Any) -> dict[str, Any]:
+    """The :func:`build_pairs` keyword options a :class:`~data_pipelines.config.PairsConfig` sets (not the inputs)."""
+    n, lab, sp = cfg.news, cfg.labels, cfg.splits
+    return dict(
         horizons=lab.horizons,
         calendar=lab.calendar,
         latency=lab.latency,
@@ -413,7 +435,6 @@ def build_pairs_from_config(path: str | Path, out: str | Path | None = None) -> 
         fractions=sp.fractions,
         embargo=sp.embargo,
         walk_forward_folds=sp.walk_forward_folds,
-        columns=columns,
         news_format=n.format,
         encoding=n.encoding,
         timezone=n.timezone,
@@ -422,14 +443,3 @@ def build_pairs_from_config(path: str | Path, out: str | Path | None = None) -> 
         dedup_window=n.dedup_window,
         on_bad_rows=n.on_bad_rows,
     )
-    folder = Path(out or cfg.out or Path("runs") / "pairs" / Path(path).stem)
-    result.manifest["config_file"] = {"path": str(path), "sha256": hash_file(path)}
-    result.manifest["config"] = {**cfg.to_dict(), "resolved": result.manifest["config"]}
-    if n.embedded is not None:
-        result.manifest["inputs"]["news"]["embedded"] = n.embedded
-    write_parquet_atomic(result.pairs, folder / PAIRS_FILE)
-    write_parquet_atomic(result.quarantine, folder / QUARANTINE_FILE)
-    result.manifest["outputs"] = {name: hash_file(folder / name) for name in (PAIRS_FILE, QUARANTINE_FILE)}
-    write_json_atomic(result.manifest, folder / MANIFEST_FILE)
-    log.info("wrote %s", folder)
-    return result, folder

@@ -119,6 +119,33 @@ def _check(
         raise ConfigError("synthetic market: " + "; ".join(problems))
 
 
+def _check_model(
+    market_vol: float,
+    idio_vol: tuple[float, float],
+    beta_range: tuple[float, float],
+    tail_df: float,
+    garch: tuple[float, float],
+    overnight_share: float,
+    weekend_weight: float,
+) -> None:
+    """Raise one :class:`ConfigError` listing every bad price-model parameter."""
+    problems = []
+    if not market_vol > 0 or len(idio_vol) != 2 or not 0 < idio_vol[0] <= idio_vol[1]:
+        problems.append(f"market_vol must be > 0 and idio_vol a range 0 < lo <= hi, got {market_vol}, {idio_vol}")
+    if len(beta_range) != 2 or beta_range[0] > beta_range[1]:
+        problems.append(f"beta_range must be (lo, hi) with lo <= hi, got {beta_range}")
+    if not tail_df > 2:
+        problems.append(f"tail_df must be > 2 (finite variance), got {tail_df}")
+    if len(garch) != 2 or min(garch) < 0 or sum(garch) >= 1:
+        problems.append(f"garch (alpha, beta) must be >= 0 with alpha + beta < 1, got {garch}")
+    if not 0 < overnight_share < 1:
+        problems.append(f"overnight_share must be in (0, 1), got {overnight_share}")
+    if not weekend_weight >= 0:
+        problems.append(f"weekend_weight must be >= 0, got {weekend_weight}")
+    if problems:
+        raise ConfigError("synthetic market: " + "; ".join(problems))
+
+
 def market_sessions(calendar: str, start: str, n_before: int, n_after: int) -> pd.DataFrame:
     """``n_before`` sessions before the first session on or after ``start`` and ``n_after`` from it on."""
     t0 = pd.Timestamp(start)
@@ -367,6 +394,7 @@ def make_market(
     _check(
         n_tickers, n_sessions, articles_per_session, signal, horizon, warmup_sessions, tail_sessions, calibrate_to, mix
     )
+    _check_model(market_vol, idio_vol, beta_range, tail_df, garch, overnight_share, weekend_weight)
     params = {k: v for k, v in locals().items() if k in _PARAM_NAMES}
     ss_names, ss_time, ss_text, ss_params, ss_noise = np.random.SeedSequence(seed).spawn(5)
     names, tickers = company_names(n_tickers, np.random.default_rng(ss_names))

@@ -26,11 +26,25 @@ from scipy.signal import lfilter
 
 from data_pipelines.contracts import require_columns
 from data_pipelines.errors import ConfigError, DataContractError
-from evaluation.stats import group_rank
+from evaluation.stats import row_rank, session_layout
 
 log = logging.getLogger(__name__)
 
 DAILY_COLUMNS = ("session", "gross", "net", "turnover", "n_long", "n_short")
+
+
+@dataclass
+class Panel:
+    """Signals and returns as dense ``sessions x tickers`` matrices (NaN: no signal / no return).
+
+    Every per-session operation (ranks, quantiles, weights, IC) is then a row-wise numpy operation;
+    memory is ``8 x sessions x tickers`` bytes per matrix (60 MB at 2,500 x 3,000).
+    """
+
+    sessions: pd.Index
+    tickers: pd.Index
+    signal: np.ndarray
+    ret: np.ndarray
 
 
 @dataclass
@@ -48,6 +62,8 @@ class BacktestResult:
         ``session, ticker, weight`` of each session's tranche before the ``1/h`` scaling.
     dropped : DataFrame
         Signals that could not be traded (``session, ticker, reason``), e.g. no return for that session.
+    panel : Panel, optional
+        The dense sessions x tickers signal and return matrices the portfolio was built from.
     """
 
     daily: pd.DataFrame
@@ -55,6 +71,7 @@ class BacktestResult:
     weights: pd.DataFrame
     dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["session", "ticker", "reason"]))
     horizon: int = 1
+    panel: Panel | None = None
 
 
 def _check_choice(name: str, value, choices) -> None:
@@ -91,8 +108,7 @@ def signal_table(
     require_columns(predictions, ("session", "ticker", "prediction"), what="predictions")
     df = predictions.loc[predictions["prediction"].notna(), ["session", "ticker", "prediction"]]
     if decay_halflife is None:
-        out = df.groupby(["session", "ticker"], sort=True, observed=True)["prediction"].mean()
-        return out.rename("signal").reset_index()
+        return _cell_means(df)
     if not decay_halflife > 0:
         raise ConfigError(f"decay_halflife must be a positive number of sessions, not {decay_halflife!r}")
     grid = pd.Index(df["session"].unique())
@@ -113,81 +129,133 @@ def signal_table(
     return out.stack().dropna().rename("signal").reset_index()
 
 
-def _join_returns(signal: pd.DataFrame, returns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Index]:
-    """Signals with their returns, the untradeable signals, and the session grid of the test window."""
+def _cell_means(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean prediction per (session, ticker), via integer cell keys (a groupby on millions of rows is slow)."""
+    s_codes, sessions = pd.factorize(df["session"], sort=True)
+    t_codes, tickers = pd.factorize(df["ticker"], sort=True)
+    key = s_codes.astype(np.int64) * max(len(tickers), 1) + t_codes
+    cell, uniq = pd.factorize(key, sort=True)
+    n = np.bincount(cell, minlength=len(uniq))
+    mean = np.bincount(cell, df["prediction"].to_numpy(float), len(uniq)) / n
+    return pd.DataFrame(
+        {
+            "session": sessions.take(uniq // max(len(tickers), 1)),
+            "ticker": tickers.take(uniq % max(len(tickers), 1)),
+            "signal": mean,
+        }
+    )
+
+
+def _first_duplicate(rows: np.ndarray, cols: np.ndarray, width: int) -> int | None:
+    key = rows.astype(np.int64) * width + cols
+    dup = pd.Index(key).duplicated()
+    return int(np.flatnonzero(dup)[0]) if dup.any() else None
+
+
+def build_panel(signal: pd.DataFrame, returns: pd.DataFrame) -> tuple[Panel, pd.DataFrame]:
+    """Dense signal and return matrices over the test window, and the signals that cannot be traded.
+
+    The sessions are the returns' calendar between the first and last signal (plus every signal
+    session); the tickers are those with a signal. Returns outside both are ignored.
+    """
     require_columns(signal, ("session", "ticker", "signal"), what="signal")
     require_columns(returns, ("session", "ticker", "ret"), what="returns")
-    rets = returns[["session", "ticker", "ret"]]
-    for name, table in (("returns", rets), ("signal", signal)):
-        dup = table.duplicated(["session", "ticker"]).to_numpy()
-        if dup.any():
-            row = int(np.flatnonzero(dup)[0])
-            raise DataContractError(f"duplicate (session, ticker) in {name}", row=row, column="ticker")
-    df = signal[["session", "ticker", "signal"]].merge(rets, on=["session", "ticker"], how="left")
-    bad = df["ret"].isna() | df["signal"].isna()
-    dropped = df.loc[bad, ["session", "ticker"]].assign(
-        reason=np.where(df.loc[bad, "ret"].isna(), "no return for session and ticker", "signal is missing")
+    sig_sessions = pd.Index(signal["session"].unique())
+    tickers = pd.Index(pd.unique(signal["ticker"].to_numpy())).sort_values()
+    cal = pd.Index(returns["session"].unique())
+    if len(sig_sessions):
+        lo, hi = sig_sessions.min(), sig_sessions.max()
+        sig_sessions = sig_sessions.union(cal[(cal >= lo) & (cal <= hi)])
+    grid = sig_sessions.sort_values().rename("session")
+    rows, cols = grid.get_indexer(signal["session"]), tickers.get_indexer(signal["ticker"])
+    dup = _first_duplicate(rows, cols, len(tickers))
+    if dup is not None:
+        raise DataContractError("duplicate (session, ticker) in signal", row=dup, column="ticker")
+    sig = np.full((len(grid), len(tickers)), np.nan)
+    sig[rows, cols] = signal["signal"].to_numpy(float)
+    r_rows, r_cols = grid.get_indexer(returns["session"]), tickers.get_indexer(returns["ticker"])
+    keep = (r_rows >= 0) & (r_cols >= 0)
+    dup = _first_duplicate(r_rows[keep], r_cols[keep], len(tickers))
+    if dup is not None:
+        raise DataContractError(
+            "duplicate (session, ticker) in returns", row=int(np.flatnonzero(keep)[dup]), column="ticker"
+        )
+    ret = np.full_like(sig, np.nan)
+    ret[r_rows[keep], r_cols[keep]] = returns["ret"].to_numpy(float)[keep]
+    return Panel(grid, tickers, sig, ret), _untradeable(grid, tickers, sig, ret, signal)
+
+
+def _untradeable(grid, tickers, sig, ret, signal) -> pd.DataFrame:
+    """Signals without a return, and signal rows without a value, with the reason."""
+    no_ret_r, no_ret_c = np.nonzero(np.isfinite(sig) & ~np.isfinite(ret))
+    missing = signal.loc[signal["signal"].isna(), ["session", "ticker"]]
+    dropped = pd.concat(
+        [
+            pd.DataFrame({"session": grid.take(no_ret_r), "ticker": tickers.take(no_ret_c)}).assign(
+                reason="no return for session and ticker"
+            ),
+            missing.assign(reason="signal is missing"),
+        ],
+        ignore_index=True,
     )
     if len(dropped):
-        log.warning("%d of %d signals have no return or no value and are not traded", len(dropped), len(df))
-    df = df.loc[~bad].reset_index(drop=True)
-    if df.empty:
-        return df, dropped.reset_index(drop=True), pd.DatetimeIndex([], name="session")
-    lo, hi = df["session"].min(), df["session"].max()
-    cal = pd.Index(rets["session"].unique())
-    grid = cal[(cal >= lo) & (cal <= hi)].union(pd.Index(df["session"].unique())).sort_values()
-    return df, dropped.reset_index(drop=True), grid
+        log.warning("%d of %d signals have no return or no value and are not traded", len(dropped), len(signal))
+    return dropped
+
+
+def row_quantiles(sig: np.ndarray, n_quantiles: int) -> np.ndarray:
+    """Quantile (1..n, 0 = none) of each finite cell within its row, as ``pandas.qcut`` (and alphalens) bins it.
+
+    With ``k`` the 0-based average rank among the row's ``N`` finite values, the bin is
+    ``ceil(k n / (N - 1))`` clipped to ``[1, n]``: qcut's right-closed bins on linearly interpolated
+    edges. Rows with fewer than 2 values get 0.
+    """
+    ok = np.isfinite(sig)
+    n_names = ok.sum(axis=1)[:, None].astype(float)
+    k = row_rank(sig) - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.clip(np.ceil(k * n_quantiles / (n_names - 1.0)), 1, n_quantiles)
+    return np.where(ok & (n_names >= 2), np.nan_to_num(q, nan=0.0), 0).astype(np.int64)
 
 
 def assign_quantiles(df: pd.DataFrame, n_quantiles: int) -> np.ndarray:
-    """Quantile (1..n) of each row's signal within its session, as ``pandas.qcut`` (and alphalens) bins it.
-
-    With ``k`` the 0-based average rank among ``N`` names, the bin is ``ceil(k n / (N - 1))`` clipped
-    to ``[1, n]``: qcut's right-closed bins on linearly interpolated edges. Sessions with fewer than 2
-    names get 0 (no quantile).
-    """
-    codes = pd.factorize(df["session"])[0]
-    n_names = np.bincount(codes)[codes].astype(float)
-    k = group_rank(codes, df["signal"].to_numpy(float)) - 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.ceil(k * n_quantiles / (n_names - 1.0))
-    q = np.clip(np.nan_to_num(q, nan=0.0), 1, n_quantiles)
-    return np.where(n_names >= 2, q, 0).astype(np.int64)
+    """:func:`row_quantiles` for a long table with ``session`` and ``signal``: one quantile per row (0 = none)."""
+    sessions, order, row, col, width = session_layout(df["session"])
+    m = np.full((len(sessions), width), np.nan)
+    m[row, col] = df["signal"].to_numpy(float)[order]
+    out = np.zeros(len(df), dtype=np.int64)
+    out[order] = row_quantiles(m, n_quantiles)[row, col]
+    return out
 
 
-def _leg_weights(df: pd.DataFrame, long: np.ndarray, short: np.ndarray, weighting: str, center: np.ndarray, k: int):
-    """Unit-notional weights per leg, and names per leg for each of ``k`` sessions; a session missing a leg is flat."""
-    codes = df["_s"].to_numpy()
-    n_long = np.bincount(codes, long, k)
-    n_short = np.bincount(codes, short, k)
-    both = (n_long > 0) & (n_short > 0)
-    if weighting == "equal":
-        raw = np.ones(len(df))
-    else:
-        raw = np.abs(df["signal"].to_numpy(float) - center)
-    w = np.zeros(len(df))
+def _leg_weights(sig, long, short, weighting: str, center: np.ndarray):
+    """Unit-notional weights per leg, and names per leg, per row; a row missing a leg is flat."""
+    n_long, n_short = long.sum(axis=1), short.sum(axis=1)
+    both = ((n_long > 0) & (n_short > 0))[:, None]
+    raw = np.ones_like(sig) if weighting == "equal" else np.abs(sig - center[:, None])
+    w = np.zeros_like(sig)
     for mask, sign in ((long, 1.0), (short, -1.0)):
-        tot = np.bincount(codes, np.where(mask, raw, 0.0), k)
-        cnt = np.bincount(codes, mask, k)
+        r = np.where(mask, raw, 0.0)
+        tot, cnt = r.sum(axis=1)[:, None], mask.sum(axis=1)[:, None]
         # a leg whose signals all sit on the centre falls back to equal weights
-        use_raw = tot[codes] > 0
-        leg = np.where(use_raw, raw / np.where(tot[codes] > 0, tot[codes], 1.0), 1.0 / np.maximum(cnt[codes], 1))
-        w += np.where(mask & both[codes], sign * leg, 0.0)
-    return w, np.where(both, n_long, 0).astype(int), np.where(both, n_short, 0).astype(int)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            leg = np.where(tot > 0, r / np.where(tot > 0, tot, 1.0), mask / np.maximum(cnt, 1))
+        w += np.where(mask & both, sign * leg, 0.0)
+    return w, np.where(both[:, 0], n_long, 0), np.where(both[:, 0], n_short, 0)
 
 
-def _book(df: pd.DataFrame, w: np.ndarray, grid: pd.Index, horizon: int, cost_bps: float) -> pd.DataFrame:
-    """Gross, turnover and net per grid session from tranche weights ``w`` on the rows of ``df``."""
-    codes = df["_s"].to_numpy()
-    n = len(grid)
-    gross = np.bincount(codes, w * df["ret"].to_numpy(float), n) / horizon
-    held = w != 0
-    tick_codes, _ = pd.factorize(df["ticker"].to_numpy()[held])
-    dense = np.zeros((n + horizon, int(tick_codes.max()) + 1 if held.any() else 0))
-    dense[codes[held] + horizon, tick_codes] = w[held]  # first `horizon` rows: the empty book before the window
-    turnover = np.abs(dense[horizon:] - dense[:-horizon]).sum(axis=1) / horizon
+def _book(w: np.ndarray, ret: np.ndarray, grid: pd.Index, horizon: int, cost_bps: float) -> pd.DataFrame:
+    """Gross, turnover and net per session from the tranche weight matrix ``w``."""
+    gross = np.where(w != 0, w * np.nan_to_num(ret), 0.0).sum(axis=1) / horizon
+    padded = np.vstack([np.zeros((horizon, w.shape[1])), w])  # the empty book before the window
+    turnover = np.abs(padded[horizon:] - padded[:-horizon]).sum(axis=1) / horizon
     net = gross - cost_bps / 1e4 * turnover
     return pd.DataFrame({"session": grid, "gross": gross, "net": net, "turnover": turnover})
+
+
+def _weights_table(panel: Panel, w: np.ndarray) -> pd.DataFrame:
+    r, c = np.nonzero(w)
+    return pd.DataFrame({"session": panel.sessions.take(r), "ticker": panel.tickers.take(c), "weight": w[r, c]})
 
 
 def cross_sectional_backtest(
@@ -229,24 +297,33 @@ def cross_sectional_backtest(
     horizon = _check_horizon(horizon)
     if int(n_quantiles) != n_quantiles or n_quantiles < 2:
         raise ConfigError(f"n_quantiles must be a whole number >= 2, not {n_quantiles!r}")
-    df, dropped, grid = _join_returns(signal, returns)
-    df = df.sort_values(["session", "ticker"], kind="stable").reset_index(drop=True)
-    df["_s"] = grid.get_indexer(df["session"])
-    q = assign_quantiles(df, int(n_quantiles))
-    sig = df["signal"].to_numpy(float)
+    n_quantiles = int(n_quantiles)
+    panel, dropped = build_panel(signal, returns)
+    sig = np.where(np.isfinite(panel.ret), panel.signal, np.nan)  # only names that can be traded
+    q = row_quantiles(sig, n_quantiles)
     if mode == "quantile":
         long, short = q == n_quantiles, q == 1
-        center = df.groupby("_s", sort=False)["signal"].transform("median").to_numpy(float)
+        center = _row_median(sig) if weighting == "signal" else np.zeros(len(sig))
     else:
-        long, short, center = sig > 0, sig < 0, np.zeros(len(df))
-    w, daily_long, daily_short = _leg_weights(df, long, short, weighting, center, len(grid))
-    daily = _book(df, w, grid, horizon, cost_bps)
-    daily["n_long"], daily["n_short"] = daily_long, daily_short
-    qret = df.loc[q > 0].groupby([df["session"][q > 0], q[q > 0]])["ret"].mean().unstack()
-    qret = qret.reindex(index=grid, columns=range(1, int(n_quantiles) + 1))
-    qret.index.name, qret.columns.name = "session", "quantile"
-    weights = df.loc[w != 0, ["session", "ticker"]].assign(weight=w[w != 0]).reset_index(drop=True)
-    return BacktestResult(daily, qret, weights, dropped, horizon)
+        long, short, center = sig > 0, sig < 0, np.zeros(len(sig))
+    w, n_long, n_short = _leg_weights(sig, long, short, weighting, center)
+    daily = _book(w, panel.ret, panel.sessions, horizon, cost_bps)
+    daily["n_long"], daily["n_short"] = n_long.astype(int), n_short.astype(int)
+    qret = {}
+    for k in range(1, n_quantiles + 1):
+        mask = q == k
+        with np.errstate(invalid="ignore", divide="ignore"):
+            qret[k] = np.where(mask, panel.ret, 0.0).sum(axis=1) / mask.sum(axis=1)
+    qret = pd.DataFrame(qret, index=panel.sessions)
+    qret.columns.name = "quantile"
+    return BacktestResult(daily, qret, _weights_table(panel, w), dropped, horizon, panel)
+
+
+def _row_median(m: np.ndarray) -> np.ndarray:
+    out = np.full(len(m), np.nan)
+    has = np.isfinite(m).any(axis=1)
+    out[has] = np.nanmedian(m[has], axis=1)
+    return out
 
 
 def time_series_backtest(
@@ -277,25 +354,27 @@ def time_series_backtest(
         raise DataContractError(
             f"a time-series backtest needs one ticker, the signal has {len(tickers)}", column="ticker"
         )
-    rets = returns
-    if "ticker" in returns.columns:
-        rets = returns.loc[returns["ticker"] == tickers[0]]
-    df, dropped, grid = _join_returns(signal, rets)
-    df = df.sort_values("session").reset_index(drop=True)
-    df["_s"] = grid.get_indexer(df["session"])
-    sig = df["signal"].astype(float)
+    panel, dropped = build_panel(signal, returns)
+    s, r = panel.signal[:, 0], panel.ret[:, 0]
+    tradeable = np.isfinite(s) & np.isfinite(r)
     if sizing == "sign":
-        pos = np.sign(sig.to_numpy())
+        pos = np.where(tradeable, np.sign(np.nan_to_num(s)), 0.0)
     else:
-        scale = sig.expanding(min_periods=min_history).std().shift(1).to_numpy()
+        past = pd.Series(s[np.isfinite(s)]).expanding(min_periods=min_history).std().shift(1).to_numpy()
+        scale = np.full(len(s), np.nan)
+        scale[np.isfinite(s)] = past
         with np.errstate(invalid="ignore", divide="ignore"):
-            pos = np.nan_to_num(np.clip(sig.to_numpy() / scale, -1.0, 1.0), nan=0.0, posinf=0.0, neginf=0.0)
-    daily = _book(df, pos, grid, horizon, cost_bps)
-    n_long = np.bincount(df["_s"], pos > 0, len(grid)).astype(int)
-    daily["n_long"], daily["n_short"] = n_long, np.bincount(df["_s"], pos < 0, len(grid)).astype(int)
-    bucket = np.select([pos > 0, pos < 0], ["long", "short"], "flat")
-    qret = df.assign(bucket=bucket).pivot(index="session", columns="bucket", values="ret")
-    qret = qret.reindex(index=grid, columns=["short", "flat", "long"])
-    qret.index.name, qret.columns.name = "session", "quantile"
-    weights = df.loc[pos != 0, ["session", "ticker"]].assign(weight=pos[pos != 0]).reset_index(drop=True)
-    return BacktestResult(daily, qret, weights, dropped, horizon)
+            pos = np.clip(s / scale, -1.0, 1.0)
+        pos = np.where(tradeable & np.isfinite(pos), pos, 0.0)
+    w = pos[:, None]
+    daily = _book(w, panel.ret, panel.sessions, horizon, cost_bps)
+    daily["n_long"], daily["n_short"] = (pos > 0).astype(int), (pos < 0).astype(int)
+    qret = pd.DataFrame(
+        {
+            name: np.where(tradeable & m, r, np.nan)
+            for name, m in (("short", pos < 0), ("flat", pos == 0), ("long", pos > 0))
+        },
+        index=panel.sessions,
+    )
+    qret.columns.name = "quantile"
+    return BacktestResult(daily, qret, _weights_table(panel, w), dropped, horizon, panel)

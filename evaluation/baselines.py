@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_pipelines.contracts import PREDICTION_COLUMNS, require_columns
+from data_pipelines.contracts import PAIRS_FILE, PREDICTION_COLUMNS, require_columns
 from data_pipelines.errors import DataContractError
 from data_pipelines.io import write_json_atomic, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-2, 5, 8))
+DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-2, 7, 10))
 BASELINE_NAMES = ("zero", "train_mean", "tfidf_ridge")
 
 
@@ -152,6 +152,8 @@ def select_ridge(
             best = (mse, float(alpha), model)
     assert best is not None
     log.info("ridge penalty %.3g chosen on val (MSE %.6g)", best[1], best[0])
+    if len(alphas) > 1 and best[1] in (min(alphas), max(alphas)):
+        log.warning("ridge penalty %.3g is at the edge of the grid %s: widen it", best[1], list(alphas))
     return best[2], best[1], scores
 
 
@@ -244,12 +246,20 @@ def run_baselines(
     return paths
 
 
-def read_pairs(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a pairs Parquet file, turning a missing or unreadable file into a named error."""
+def read_pairs(path: str | os.PathLike, columns: Callable[[str], bool] | None = None) -> pd.DataFrame:
+    """Read a pairs Parquet file (or the ``pairs.parquet`` of a folder); a missing or bad file is a named error.
+
+    ``columns``, when given, selects the columns to read by name.
+    """
     path = Path(path)
+    path = path / PAIRS_FILE if path.is_dir() else path
     if not path.is_file():
         raise DataContractError("pairs file not found", file=str(path))
     try:
+        if columns is not None:  # skip what is not needed (the text column of millions of pairs)
+            import pyarrow.parquet as pq
+
+            return pd.read_parquet(path, columns=[c for c in pq.read_schema(path).names if columns(c)])
         return pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several types for a corrupt file
         raise DataContractError(f"cannot read pairs Parquet ({type(err).__name__}: {err})", file=str(path)) from err

@@ -21,7 +21,13 @@ import pandas as pd
 from data_pipelines.contracts import require_columns
 from data_pipelines.errors import ConfigError, DataContractError
 from evaluation import stats
-from evaluation.backtest import BacktestResult, cross_sectional_backtest, signal_table, time_series_backtest
+from evaluation.backtest import (
+    BacktestResult,
+    Panel,
+    cross_sectional_backtest,
+    signal_table,
+    time_series_backtest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,34 +99,32 @@ def _prepare(predictions: pd.DataFrame, returns: pd.DataFrame, target_col: str):
     return preds.loc[~bad].reset_index(drop=True), rets.reset_index(drop=True), quarantine
 
 
-def _ic_series(merged: pd.DataFrame, mode: str) -> tuple[pd.Series, pd.Series, dict]:
+def _ic_series(panel: Panel, mode: str) -> tuple[pd.Series, pd.Series, dict]:
     """Daily IC and rank IC (cross-section) or, for one asset, the time-series correlations as metrics."""
     if mode == "cross_section":
-        ic = stats.daily_ic(merged, "pearson", signal_col="signal")
-        ric = stats.daily_ic(merged, "spearman", signal_col="signal")
-        return ic, ric, {}
+        ic = stats.row_ic(panel.signal, panel.ret, "pearson")
+        ric = stats.row_ic(panel.signal, panel.ret, "spearman")
+        return pd.Series(ic, index=panel.sessions), pd.Series(ric, index=panel.sessions), {}
     # one asset: corr(signal, ret) over time is the mean of the products of the z-scores, so its
     # Newey-West t is the t of that product series
+    both = pd.DataFrame({"signal": panel.signal[:, 0], "ret": panel.ret[:, 0]}).dropna()
     out = {}
     for key, x, y in (
-        ("ic", merged["signal"], merged["ret"]),
-        ("rank_ic", merged["signal"].rank(), merged["ret"].rank()),
+        ("ic", both["signal"], both["ret"]),
+        ("rank_ic", both["signal"].rank(), both["ret"].rank()),
     ):
         zx, zy = (x - x.mean()) / x.std(ddof=0), (y - y.mean()) / y.std(ddof=0)
         out[key] = (zx * zy).to_numpy(float)
-    empty = pd.Series(np.nan, index=pd.Index(merged["session"].unique(), name="session"))
+    empty = pd.Series(np.nan, index=panel.sessions)
     return empty, empty, out
 
 
-def _portfolio(preds, rets, mode, horizon, n_quantiles, cost_bps) -> tuple[pd.DataFrame, BacktestResult, pd.DataFrame]:
-    """Signal, backtest and the signal joined to its returns, for one set of predictions."""
+def _portfolio(preds, rets, mode, horizon, n_quantiles, cost_bps) -> BacktestResult:
+    """Signal and backtest for one set of predictions."""
     signal = signal_table(preds)
     if mode == "cross_section":
-        bt = cross_sectional_backtest(signal, rets, n_quantiles=n_quantiles, horizon=horizon, cost_bps=cost_bps)
-    else:
-        bt = time_series_backtest(signal, rets, cost_bps=cost_bps, horizon=horizon)
-    merged = signal.merge(rets, on=["session", "ticker"], how="inner")
-    return signal, bt, merged
+        return cross_sectional_backtest(signal, rets, n_quantiles=n_quantiles, horizon=horizon, cost_bps=cost_bps)
+    return time_series_backtest(signal, rets, cost_bps=cost_bps, horizon=horizon)
 
 
 def _tstat_metrics(prefix: str, x, lags: int) -> dict:
@@ -156,12 +160,12 @@ def _baseline_metrics(preds, base: pd.DataFrame, rets, target_col: str, lags: in
             y = both[target_col].to_numpy(float)
             dm = stats.diebold_mariano(y - both["prediction"], y - both["base_prediction"], lags, both["session"])
             out["dm_stat"], out["dm_pvalue"] = dm
-    _, bt, merged = _portfolio(base, rets_b, **opts)
-    ic = stats.daily_ic(merged, signal_col="signal") if opts["mode"] == "cross_section" else pd.Series(dtype=float)
+    bt = _portfolio(base, rets_b, **opts)
+    ic = _ic_series(bt.panel, opts["mode"])[0]
     out["ic_mean"] = float(ic.mean()) if ic.notna().any() else math.nan
     out["ls_sharpe_net"] = stats.sharpe(bt.daily["net"], stats.TRADING_DAYS / opts["horizon"])
-    bt_y = base[target_col].to_numpy(float) if target_col in base else np.full(len(base), np.nan)
-    out["oos_r2_zero"] = stats.oos_r2(bt_y, base["prediction"].to_numpy(float), 0.0)
+    y_base = base[target_col].to_numpy(float) if target_col in base else np.full(len(base), np.nan)
+    out["oos_r2_zero"] = stats.oos_r2(y_base, base["prediction"].to_numpy(float), 0.0)
     return out
 
 
@@ -262,21 +266,21 @@ def evaluate(
             "no prediction row with a finite prediction, a session and a ticker", column="prediction"
         )
     opts = dict(mode=mode, horizon=int(horizon), n_quantiles=n_quantiles, cost_bps=cost_bps)
-    _, bt, merged = _portfolio(preds, rets, **opts)
+    bt = _portfolio(preds, rets, **opts)
     daily = bt.daily.copy()
     if benchmark is not None:
         bench = pd.Series(benchmark).copy()
         bench.index = _sessions(pd.Series(bench.index), "benchmark").to_numpy()
         daily["benchmark"] = bench.reindex(daily["session"].to_numpy()).to_numpy(float)
-    ic, ric, ts_ic = _ic_series(merged, mode)
+    ic, ric, ts_ic = _ic_series(bt.panel, mode)
     daily["ic"] = ic.reindex(daily["session"]).to_numpy(float)
     daily["rank_ic"] = ric.reindex(daily["session"]).to_numpy(float)
     lags = stats.default_lags(len(daily), int(horizon))
     m = _headline(daily, ic, ric, ts_ic, lags, int(horizon), n_trials)
     m.update(_article_metrics(preds, target_col, train_mean))
     if mode == "cross_section":
-        fm = stats.fama_macbeth(merged, lags, signal_col="signal")
-        m["fama_macbeth_slope"], m["fama_macbeth_tstat"] = fm["slope"], fm["tstat"]
+        slopes = stats.row_slope(bt.panel.signal, bt.panel.ret)
+        m["fama_macbeth_slope"], m["fama_macbeth_tstat"] = stats.newey_west_tstat(slopes[np.isfinite(slopes)], lags)
     else:
         m["fama_macbeth_slope"] = m["fama_macbeth_tstat"] = math.nan
     if benchmark is not None:

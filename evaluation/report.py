@@ -103,6 +103,8 @@ def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
 
 
 def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(obj, dict) and not obj and prefix:
+        return [(prefix.rstrip("."), "none")]
     if isinstance(obj, dict):
         return [row for k, v in obj.items() for row in _flatten(v, f"{prefix}{k}." if prefix or k else "")]
     if isinstance(obj, list) and len(obj) > 20:

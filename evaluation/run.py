@@ -39,6 +39,8 @@ TABLES = ("daily", "quantiles", "per_year", "cost_curve")
 # here because evaluation never imports newsalpha). Used when the metadata records no ``pretraining_cutoff``.
 KNOWN_PRETRAINING_CUTOFFS = {"minilm": "2021-07-31", "smollm2": "2024-10-31"}
 CONFIG_FILES = ("config.yaml", "config_predict.yaml")
+KEY_COLUMNS = ("article_id", "ticker", "session", "split")
+LABEL_RE = re.compile(r"(ret|exret|abret)_h\d+")
 
 
 def config_metadata(run_dir: Path) -> dict[str, Any]:
@@ -119,8 +121,10 @@ def split_finite(preds: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.Dat
 
 def infer_target(pairs: pd.DataFrame, preds: pd.DataFrame) -> str:
     """The label column of ``pairs`` whose values equal the predictions' ``target``."""
-    cands = [c for c in pairs.columns if re.fullmatch(r"(ret|exret|abret)_h\d+", str(c))]
-    merged = preds[["article_id", "ticker", "target"]].merge(pairs[["article_id", "ticker", *cands]], how="inner")
+    cands = [c for c in pairs.columns if LABEL_RE.fullmatch(str(c))]
+    sample = preds[["article_id", "ticker", "target"]].head(10_000)  # enough to tell the columns apart
+    pairs = pairs.loc[pairs["article_id"].isin(sample["article_id"]), ["article_id", "ticker", *cands]]
+    merged = sample.merge(pairs, how="inner")
     if merged.empty:
         raise DataContractError("no prediction matches a pair on (article_id, ticker); pass --pairs/--target")
     for col in cands:
@@ -211,7 +215,9 @@ def resolve_inputs(
                 break
     elif pairs_path.is_dir():
         pairs_path = pairs_path / PAIRS_FILE
-    pairs_df = read_pairs(pairs_path) if pairs_path else None
+    pairs_df = (
+        read_pairs(pairs_path, columns=lambda c: c in KEY_COLUMNS or LABEL_RE.fullmatch(c)) if pairs_path else None
+    )
     if pairs_df is None:
         log.warning("no pairs file for %s: returns come from the predictions' target column", run_dir)
     target = target or meta.get("label") or meta.get("target")

@@ -83,25 +83,81 @@ def pvalue_from_t(t: float) -> float:
     return float(2.0 * sps.norm.sf(abs(t))) if np.isfinite(t) else math.nan
 
 
-def group_rank(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """1-based average ranks of ``values`` within each group of integer ``codes`` (no NaNs), as scipy ranks.
+def session_layout(session: pd.Series) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Where each row of a long table goes in a one-row-per-session layout.
 
-    One lexsort instead of a pandas groupby-rank: ties share the mean of their positions.
+    Returns ``(sessions, order, row, col, width)``: the rows ``order`` of the table (those with a
+    session) go to cells ``(row, col)`` of a ``len(sessions) x width`` matrix, in their original order.
     """
-    codes, values = np.asarray(codes), np.asarray(values, dtype=float)
-    n = codes.size
-    order = np.lexsort((values, codes))
-    c, v = codes[order], values[order]
-    new_group = np.r_[True, c[1:] != c[:-1]] if n else np.zeros(0, bool)
-    pos = np.arange(n)
-    group_start = np.maximum.accumulate(np.where(new_group, pos, 0)) if n else pos
-    new_run = new_group | np.r_[True, v[1:] != v[:-1]] if n else new_group
+    codes, sessions = pd.factorize(session, sort=True)
+    order = np.argsort(codes, kind="stable")  # linear when the table is already sorted by session
+    order = order[codes[order] >= 0]  # rows without a session belong to no cross-section
+    row = codes[order]
+    counts = np.bincount(row, minlength=len(sessions))
+    col = np.arange(row.size) - (np.cumsum(counts) - counts)[row]
+    width = int(counts.max()) if row.size else 0
+    return pd.Index(sessions, name="session"), order, row, col, width
+
+
+def long_to_rows(df: pd.DataFrame, columns: list[str]) -> tuple[pd.Index, list[np.ndarray]]:
+    """Lay a long table out as one row per session: ``(sessions, [matrix per column])``, NaN-padded.
+
+    Per-session statistics then run as row-wise numpy operations, much faster than a pandas groupby
+    over millions of rows.
+    """
+    sessions, order, row, col, width = session_layout(df["session"])
+    mats = []
+    for name in columns:
+        m = np.full((len(sessions), width), np.nan)
+        m[row, col] = df[name].to_numpy(float)[order]
+        mats.append(m)
+    return sessions, mats
+
+
+def row_rank(m: np.ndarray) -> np.ndarray:
+    """1-based average ranks within each row of ``m`` (ties share the mean position, as scipy); NaN stays NaN."""
+    m = np.asarray(m, dtype=float)
+    rows, width = m.shape
+    idx = np.argsort(m, axis=1)  # NaNs sort last
+    flat = np.take_along_axis(m, idx, axis=1).ravel()
+    n = flat.size
+    new_run = np.ones(n, bool)
+    if n:
+        new_run[1:] = flat[1:] != flat[:-1]  # NaN != NaN: each NaN is its own run
+        new_run[::width] = True  # runs never cross rows
     run_start = np.flatnonzero(new_run)
     run_end = np.r_[run_start[1:], n] - 1
-    mid = (run_start + run_end) / 2.0
-    ranks = np.empty(n)
-    ranks[order] = mid[np.cumsum(new_run) - 1] - group_start + 1.0
-    return ranks
+    mid = (run_start + run_end) / 2.0 - (run_start // max(width, 1)) * width
+    out = np.empty_like(m)
+    np.put_along_axis(out, idx, (mid[np.cumsum(new_run) - 1] + 1.0).reshape(rows, width), axis=1)
+    out[np.isnan(m)] = np.nan
+    return out
+
+
+def _row_moments(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row over pairwise-finite cells: count, sum of squares of x and y about their means, cross products."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    n = ok.sum(axis=1)
+    safe_n = np.maximum(n, 1)
+    dx = np.where(ok, x - (np.where(ok, x, 0.0).sum(axis=1) / safe_n)[:, None], 0.0)
+    dy = np.where(ok, y - (np.where(ok, y, 0.0).sum(axis=1) / safe_n)[:, None], 0.0)
+    return n, (dx * dx).sum(axis=1), (dy * dy).sum(axis=1), (dx * dy).sum(axis=1)
+
+
+def row_ic(x: np.ndarray, y: np.ndarray, method: str = "pearson") -> np.ndarray:
+    """Correlation of ``x`` and ``y`` within each row over cells where both are finite (Spearman: of their ranks)."""
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', not {method!r}")
+    if method == "spearman":
+        ok = np.isfinite(x) & np.isfinite(y)
+        x, y = row_rank(np.where(ok, x, np.nan)), row_rank(np.where(ok, y, np.nan))
+    n, sxx, syy, sxy = _row_moments(x, y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ic = sxy / np.sqrt(sxx * syy)
+    # a cross-section with no spread has no correlation; round-off must not invent one
+    tiny = 1e-24 * np.maximum(n, 1)
+    ic[(n < 2) | (sxx <= tiny) | (syy <= tiny)] = np.nan
+    return ic
 
 
 def daily_ic(
@@ -122,25 +178,9 @@ def daily_ic(
     """
     if method not in ("pearson", "spearman"):
         raise ValueError(f"method must be 'pearson' or 'spearman', not {method!r}")
-    df = pred_df[["session", signal_col, return_col]].dropna()
-    codes, sessions = pd.factorize(df["session"], sort=True)
-    k = sessions.size
-    xv, yv = df[signal_col].to_numpy(float), df[return_col].to_numpy(float)
-    if method == "spearman":
-        xv, yv = group_rank(codes, xv), group_rank(codes, yv)
-
-    def _sum(v: np.ndarray) -> np.ndarray:
-        return np.bincount(codes, weights=v, minlength=k)
-
-    n = _sum(np.ones(len(df)))
-    dx = xv - (_sum(xv) / np.maximum(n, 1))[codes]
-    dy = yv - (_sum(yv) / np.maximum(n, 1))[codes]
-    sxx, syy, sxy = _sum(dx * dx), _sum(dy * dy), _sum(dx * dy)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ic = sxy / np.sqrt(sxx * syy)
-    # a cross-section with no spread has no correlation; round-off must not invent one
-    ic[(n < 2) | (sxx <= 1e-24 * np.maximum(n, 1)) | (syy <= 1e-24 * np.maximum(n, 1))] = np.nan
-    return pd.Series(ic, index=pd.Index(sessions, name="session"), name=f"ic_{method}")
+    sessions, (x, y) = long_to_rows(pred_df, [signal_col, return_col])
+    ic = row_ic(x, y, method)
+    return pd.Series(ic, index=sessions, name=f"ic_{method}")
 
 
 def sharpe(returns, periods: float = TRADING_DAYS, risk_free: float = 0.0) -> float:
@@ -193,6 +233,13 @@ def block_bootstrap_sharpe_ci(
     return float(lo), float(hi)
 
 
+def row_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row OLS slope of ``y`` on ``x`` (with intercept); NaN with fewer than 3 points or no spread in ``x``."""
+    n, sxx, _, sxy = _row_moments(x, y)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n >= 3) & (sxx > 0), sxy / sxx, np.nan)
+
+
 def fama_macbeth(
     pred_df: pd.DataFrame, lags: int | None = None, *, signal_col: str = "prediction", return_col: str = "ret"
 ) -> dict:
@@ -202,16 +249,8 @@ def fama_macbeth(
     -------
     dict with ``slope`` (mean slope), ``tstat`` and ``n_sessions`` (sessions with a defined slope).
     """
-    df = pred_df[["session", signal_col, return_col]].dropna()
-    codes, sessions = pd.factorize(df["session"], sort=True)
-    k = sessions.size
-    n = np.bincount(codes, minlength=k).astype(float)
-    x, y = df[signal_col].to_numpy(float), df[return_col].to_numpy(float)
-    dx = x - (np.bincount(codes, x, k) / np.maximum(n, 1))[codes]
-    dy = y - (np.bincount(codes, y, k) / np.maximum(n, 1))[codes]
-    sxx, sxy = np.bincount(codes, dx * dx, k), np.bincount(codes, dx * dy, k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slopes = np.where((n >= 3) & (sxx > 0), sxy / sxx, np.nan)
+    _, (x, y) = long_to_rows(pred_df, [signal_col, return_col])
+    slopes = row_slope(x, y)
     slopes = slopes[np.isfinite(slopes)]
     slope, t = newey_west_tstat(slopes, lags)
     return {"slope": slope, "tstat": t, "n_sessions": int(slopes.size)}

@@ -123,10 +123,15 @@ class LengthGroupedBatchSampler(BatchSampler):
         self.resume_at = resume_at  # (epoch, batches already done) after a mid-epoch restart
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning each epoch; forwarded to the index sampler."""
+        """Set the epoch here and in the index sampler (Lightning calls the index sampler's directly)."""
         self.epoch = epoch
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
+
+    @property
+    def current_epoch(self) -> int:
+        """The index sampler's epoch where it keeps one (Lightning sets that), else this sampler's."""
+        return int(getattr(self.sampler, "epoch", self.epoch))
 
     def _batches(self) -> list[list[int]]:
         order = np.fromiter(iter(self.sampler), dtype=np.int64)
@@ -139,13 +144,13 @@ class LengthGroupedBatchSampler(BatchSampler):
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches = [b for b in batches if len(b) == self.batch_size]
         if self.shuffle_batches:
-            rng = np.random.default_rng(self.seed + 7919 * self.epoch)
+            rng = np.random.default_rng(self.seed + 7919 * self.current_epoch)
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._batches()
-        if self.resume_at is not None and self.resume_at[0] == self.epoch:
+        if self.resume_at is not None and self.resume_at[0] == self.current_epoch:
             # the same epoch's order, minus the batches a killed run had already trained on
             batches = batches[self.resume_at[1] :]
             self.resume_at = None

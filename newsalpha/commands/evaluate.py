@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--pairs", type=Path, default=None, help="pairs.parquet (default: DIR/pairs.parquet)")
     p.add_argument("--target", required=True, help="label column, e.g. exret_h1")
     p.add_argument("--embedding", action="store_true", help="also the frozen-backbone embedding + ridge baseline")
-    p.add_argument("--backbone", default=None, help="model folder for --embedding (default: MiniLM)")
+    p.add_argument("--backbone", default=None, help="for --embedding: minilm (default), smollm2, or a model folder")
     p.set_defaults(func=baselines_cmd)
 
 
@@ -100,14 +100,16 @@ def baselines_cmd(args: argparse.Namespace) -> int:
     """Fit the baselines on the pairs and write their predictions under ``DIR/baselines``."""
     from evaluation.baselines import read_pairs, run_baselines
 
-    pairs_path = args.pairs or args.run / "pairs.parquet"
-    pairs = read_pairs(pairs_path)
-    paths = run_baselines(pairs, args.target, args.run / "baselines")
-    if args.embedding:
-        from newsalpha.embedding_baseline import run_embedding_baseline
+    pairs = read_pairs(args.pairs or args.run / "pairs.parquet")
+    backbone = None
+    if args.embedding:  # check the backbone before any fitting
+        from newsalpha.embedding_baseline import check_backbone, run_embedding_baseline
 
+        backbone = check_backbone(args.backbone)
+    paths = run_baselines(pairs, args.target, args.run / "baselines")
+    if backbone is not None:
         paths["embedding_ridge"] = run_embedding_baseline(
-            pairs, args.target, args.run / "baselines", model_path=args.backbone
+            pairs, args.target, args.run / "baselines", model_path=backbone
         )
     print(f"baselines: {', '.join(sorted(paths))} -> {args.run / 'baselines'}")
     return 0

@@ -42,10 +42,10 @@ def _bad_row_case(tmp_path: Path, row: tuple) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "row, needles",
     [
-        (("b1", "31/31/2024 25:00", "bad time", "AAA"), ("row 4", "column 'time'", "bad_time")),
-        (("b2", "2024-01-10 10:00", "", "AAA"), ("row 4", "column 'headline'", "empty_text")),
-        (("b3", "2024-01-10 10:00", "who is this", "NOPE"), ("row 4", "column 'symbols'", "unknown_ticker")),
-        (("a1", "2024-01-11 10:00", "same id again", "AAA"), ("row 4", "column 'id'", "duplicate_id")),
+        (("b1", "31/31/2024 25:00", "bad time", "AAA"), ("row 5", "column 'time'", "bad_time")),
+        (("b2", "2024-01-10 10:00", "", "AAA"), ("row 5", "column 'headline'", "empty_text")),
+        (("b3", "2024-01-10 10:00", "who is this", "NOPE"), ("row 5", "column 'symbols'", "unknown_ticker")),
+        (("a1", "2024-01-11 10:00", "same id again", "AAA"), ("row 5", "column 'id'", "duplicate_id")),
     ],
     ids=["bad_timestamp", "empty_text", "unknown_ticker", "duplicate_id"],
 )
@@ -60,7 +60,7 @@ def test_non_utf8_bytes_with_on_bad_rows_error(tmp_path):
     news_path.write_bytes(news_path.read_bytes() + b"b4,2024-01-10 10:00,caf\xe9,AAA\n")
     cfg = write_config(tmp_path, on_bad_rows="error")
     proc = run_cli("--config", str(cfg), cwd=tmp_path)
-    assert_one_line_error(proc, "news.csv", "row 4", "encoding")
+    assert_one_line_error(proc, "news.csv", "row 5", "encoding")
 
 
 def test_missing_column(tmp_path):

@@ -109,7 +109,9 @@ def test_rolling_alpha_beta_matches_statsmodels_rolling_ols():
     alpha, beta, nobs = rolling_alpha_beta(y[:, None], bench, window)
     r, x = y[1:] / y[:-1] - 1, bench[1:] / bench[:-1] - 1
     ok = np.isfinite(r) & np.isfinite(x)
-    ref = RollingOLS(r, np.column_stack([np.ones(n - 1), x]), window=window, min_nobs=10, missing="drop", expanding=True).fit()
+    ref = RollingOLS(
+        r, np.column_stack([np.ones(n - 1), x]), window=window, min_nobs=10, missing="drop", expanding=True
+    ).fit()
     ref_params = np.vstack([np.full((1, 2), np.nan), ref.params])  # our row e = RollingOLS row e - 1
     count = np.concatenate([[0], pd.Series(ok.astype(float)).rolling(window, min_periods=1).sum().to_numpy()])
     np.testing.assert_array_equal(nobs[:, 0], count)

@@ -83,7 +83,7 @@ def test_csv_title_body_and_explode(tmp_path):
     path = _csv(
         tmp_path,
         "key,when,title,body,syms\n"
-        "k1,2024-01-10 10:00,Headline,Body text,\"AAA,BBB\"\n"
+        'k1,2024-01-10 10:00,Headline,Body text,"AAA,BBB"\n'
         "k2,2024-01-10 11:00,Only a title,,CCC\n",
     )
     cols = {"id": "key", "published_at": "when", "title": "title", "body": "body", "tickers": "syms"}
@@ -116,9 +116,9 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path):
     )
     res = read_news(path, columns=COLS)
     got = dict(zip(res.quarantine.source_row, res.quarantine.reason, strict=True))
-    assert got == {1: "bad_time", 2: "empty_text", 3: "encoding", 4: "duplicate_id", 5: "bad_ticker", 6: "missing_id"}
+    assert got == {2: "bad_time", 3: "empty_text", 4: "encoding", 5: "duplicate_id", 6: "bad_ticker", 7: "missing_id"}
     assert res.news.article_id.tolist() == ["1"]
-    assert "yesterday-ish" in res.quarantine.set_index("source_row").loc[1, "detail"]
+    assert "yesterday-ish" in res.quarantine.set_index("source_row").loc[2, "detail"]
     c = res.counts
     assert c["input_rows"] == c["articles"] + (res.quarantine.stage == "article").sum()
     assert c["exploded_rows"] == c["kept"] + (res.quarantine.stage == "pair").sum()
@@ -129,14 +129,14 @@ def test_duplicate_id_keeps_the_earliest_publication(tmp_path):
     path = _csv(tmp_path, "id,time,text,tickers\n1,2024-01-11 10:00,later,AAA\n1,2024-01-10 10:00,earlier,AAA\n")
     res = read_news(path, columns=COLS)
     assert res.news.text.tolist() == ["earlier"]
-    assert res.quarantine.source_row.tolist() == [0] and "row 1" in res.quarantine.detail.iloc[0]
+    assert res.quarantine.source_row.tolist() == [1] and "row 2" in res.quarantine.detail.iloc[0]
 
 
 def test_on_bad_rows_error_names_file_row_and_column(tmp_path):
     path = _csv(tmp_path, "id,time,text,tickers\n1,2024-01-10 10:00,ok,AAA\n2,nope,x,AAA\n")
     with pytest.raises(DataContractError) as err:
         read_news(path, columns=COLS, on_bad_rows="error")
-    assert str(path) in str(err.value) and "row 1" in str(err.value) and "'time'" in str(err.value)
+    assert str(path) in str(err.value) and "row 2" in str(err.value) and "'time'" in str(err.value)
 
 
 def test_duplicates_within_window_keep_the_earliest():
@@ -169,9 +169,9 @@ def test_jsonl_lists_and_bad_lines(tmp_path):
     res = read_news(path, columns={"id": "id", "published_at": "t", "text": "text", "tickers": "tickers"})
     assert list(zip(res.news.article_id, res.news.ticker, strict=True)) == [("1", "AAA"), ("1", "BBB"), ("2", "CCC")]
     assert dict(zip(res.quarantine.source_row, res.quarantine.reason, strict=True)) == {
-        1: "malformed",
-        3: "encoding",
-        4: "malformed",
+        2: "malformed",
+        4: "encoding",
+        5: "malformed",
     }
     assert res.counts["input_rows"] == 5
 
@@ -200,7 +200,9 @@ def test_missing_column_names_file_and_column(tmp_path):
         read_news(path, columns=COLS)
 
 
-@pytest.mark.parametrize("content, name", [(b"", "news.csv"), (b"id,time,text,tickers\n", "news.csv"), (b"", "n.jsonl")])
+@pytest.mark.parametrize(
+    "content, name", [(b"", "news.csv"), (b"id,time,text,tickers\n", "news.csv"), (b"", "n.jsonl")]
+)
 def test_empty_files(tmp_path, content, name):
     path = _csv(tmp_path, content, name)
     with pytest.raises(DataContractError, match="empty|no records"):

@@ -183,6 +183,7 @@ def test_from_config_writes_the_run_folder(tmp_path):
     assert len(pairs) == 5 and len(quarantine) == 6
     assert manifest["counts"]["kept"] == 5 and manifest["counts"]["adds_up"]
     assert manifest["inputs"]["news"]["sha256"] == hash_file(tmp_path / "news.csv")
+    assert manifest["inputs"]["prices"]["sha256"] == hash_file(tmp_path / "prices.csv")
     assert manifest["outputs"][PAIRS_FILE] == hash_file(folder / PAIRS_FILE)
     assert manifest["config"]["labels"]["beta_window"] == 5
     assert manifest["config"]["news"]["columns"]["text"] == "headline"

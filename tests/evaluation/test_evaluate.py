@@ -62,6 +62,8 @@ def test_metrics_are_the_statistics_of_the_daily_table():
     assert m["oos_r2_zero"] == pytest.approx(stats.oos_r2(preds["target"], preds["prediction"]))
     assert m["breakeven_cost_bps"] == pytest.approx(1e4 * d["gross"].mean() / d["turnover"].mean())
     assert math.isnan(m["oos_r2_mean"])  # no training mean given
+    fm = stats.fama_macbeth(preds.merge(returns, on=["session", "ticker"]), lags)
+    assert (m["fama_macbeth_slope"], m["fama_macbeth_tstat"]) == pytest.approx((fm["slope"], fm["tstat"]))
 
 
 def test_ic_equals_alphalens():

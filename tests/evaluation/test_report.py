@@ -170,3 +170,21 @@ def test_cli_baselines_writes_predictions(tmp_path):
     run_dir = make_run(tmp_path / "b", baselines=False)
     assert main(["baselines", "--run", str(run_dir), "--target", "exret_h1"]) == 0
     assert sorted(p.stem for p in (run_dir / "baselines").glob("*.parquet")) == ["tfidf_ridge", "train_mean", "zero"]
+
+
+def test_pairs_label_and_backbone_from_saved_fit_config(run, tmp_path):
+    """A fit run folder has config.yaml (LightningCLI) but no newsalpha.json and no pairs.parquet."""
+    pairs_dir, fit = tmp_path / "pairs", tmp_path / "fit"
+    pairs_dir.mkdir()
+    fit.mkdir()
+    shutil.copy(run / "pairs.parquet", pairs_dir / "pairs.parquet")
+    shutil.copy(run / "manifest.json", pairs_dir / "manifest.json")
+    shutil.copy(run / "predictions.parquet", fit / "predictions.parquet")
+    config = f"model:\n  backbone: minilm\ndata:\n  pairs_dir: {pairs_dir}\n  target: exret_h1\n"
+    (fit / "config.yaml").write_text(config, encoding="utf-8")
+    metrics = run_backtest(fit)
+    ctx = metrics["context"]
+    assert ctx["pairs_file"] == str(pairs_dir / "pairs.parquet") and ctx["target"] == "exret_h1"
+    assert ctx["pretraining_cutoff"] == "2021-07-31" and "entirely before" in ctx["pretraining_warning"]
+    text = build_report(fit)["html"].read_text(encoding="utf-8")
+    assert "counts.quarantined.no_ticker" in text and "pairs_dir:" in text

@@ -209,3 +209,21 @@ def test_per_year_table():
     assert table["year"].tolist() == [2020, 2021] and table["n_sessions"].tolist() == [2, 3]
     assert table.loc[1, "sharpe_net"] == pytest.approx(stats.sharpe(daily["net"].iloc[2:]))
     assert table.loc[0, "ic_mean"] == pytest.approx(0.15) and "rank_ic_mean" not in table
+
+
+def test_row_rank_matches_scipy_with_ties_and_nans():
+    rng = np.random.default_rng(9)
+    m = rng.integers(0, 5, size=(6, 8)).astype(float)
+    m[rng.random(m.shape) < 0.2] = np.nan
+    r = stats.row_rank(m)
+    for i in range(len(m)):
+        ok = ~np.isnan(m[i])
+        np.testing.assert_allclose(r[i, ok], sps.rankdata(m[i, ok]))
+        assert np.isnan(r[i, ~ok]).all()
+
+
+def test_long_to_rows_keeps_order_and_skips_missing_sessions():
+    df = pd.DataFrame({"session": ["b", "a", None, "b", "a"], "v": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    sessions, (m,) = stats.long_to_rows(df, ["v"])
+    assert list(sessions) == ["a", "b"]
+    np.testing.assert_array_equal(m, [[2.0, 5.0], [1.0, 4.0]])

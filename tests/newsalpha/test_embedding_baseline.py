@@ -87,5 +87,15 @@ def test_embedding_ridge_separates_two_kinds_of_news(tiny_model, tmp_path):
 
 
 def test_not_a_model_folder_is_a_named_error(tmp_path):
-    with pytest.raises(CheckpointError, match="config.json"):
+    with pytest.raises(CheckpointError, match=str(tmp_path)):
         embed_texts(["x"], tmp_path)
+
+
+def test_cli_checks_the_backbone_before_fitting(tmp_path, capsys):
+    from newsalpha.cli import main
+
+    make_pairs().to_parquet(tmp_path / "pairs.parquet", index=False)
+    argv = ["baselines", "--run", str(tmp_path), "--target", "exret_h1", "--embedding", "--backbone"]
+    assert main([*argv, str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "baselines").exists()

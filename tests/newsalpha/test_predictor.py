@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from data_pipelines.errors import CheckpointError, DataContractError
+from data_pipelines.errors import CheckpointError, ConfigError, DataContractError
 from newsalpha import NewsReturnPredictor
 from newsalpha.export import export_predictor, save_predictor
 from tests.newsalpha.tiny_backbones_h8 import make_tiny_bert, make_tiny_llama
@@ -172,6 +172,13 @@ def test_estimator_manners(exported):
     assert (p.device, p.batch_size, p.verify) == ("cpu", 8, True)
     with pytest.raises(CheckpointError, match="not loaded"):
         p.predict(["x"])
+    with pytest.raises(ConfigError, match="batch_size"):
+        NewsReturnPredictor(batch_size=0).load(out)
+    with pytest.raises(ConfigError, match="not a torch device"):
+        NewsReturnPredictor(device="gpu-please").load(out)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            NewsReturnPredictor(device="cuda").load(out)
     assert p.load(out) is p and p.path_ == out and p.device_.type == "cpu"
     p.metadata["label"] = "changed"  # a copy
     assert p.metadata["label"] == "exret_h1"
@@ -224,6 +231,12 @@ def test_bad_json_and_missing_fields(exported, tmp_path):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="version 99"):
         NewsReturnPredictor.from_pretrained(folder)
+    for head, message in [("x", "malformed"), ({"layers": ["dropout", "linear", "linear"]}, "no tensor '2.weight'")]:
+        meta = json.loads(good)
+        meta["head"] = head
+        meta_path.write_text(json.dumps(meta))
+        with pytest.raises(CheckpointError, match=message):
+            NewsReturnPredictor.from_pretrained(folder, verify=False)
     (folder / "model.safetensors").unlink()
     meta_path.write_text(good)
     with pytest.raises(CheckpointError, match="missing"):

@@ -1,0 +1,198 @@
+"""Reading a news file: formats, encodings, the column mapping, and the quarantine table all stages share.
+
+:func:`read_table` reads CSV, JSONL or Parquet and numbers the records (``source_row``: 1 = the first data row;
+in JSONL the line number); :func:`map_columns` renames the user's columns to the news contract. A JSONL line
+that is not valid text or not a JSON object is quarantined, not fatal; a file that cannot be read at all, holds
+no records or lacks a mapped column raises :class:`DataContractError` naming the file and column.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_pipelines.contracts import QUARANTINE_COLUMNS
+from data_pipelines.errors import ConfigError, DataContractError
+
+FORMATS = ("csv", "jsonl", "parquet")
+DEFAULT_COLUMNS = {"id": "article_id", "published_at": "published_at", "text": "text", "tickers": "ticker"}
+QUARANTINE_DTYPES = {"source_row": "int64", "article_id": object, "ticker": object, "reason": object, "detail": object}
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """An empty quarantine table with the contract's columns and ``stage``."""
+    cols = {c: pd.Series(dtype=QUARANTINE_DTYPES[c]) for c in QUARANTINE_COLUMNS}
+    return pd.DataFrame({**cols, "stage": pd.Series(dtype=object)})
+
+
+def quarantine_rows(df: pd.DataFrame, reason: str, detail: str | pd.Series, stage: str) -> pd.DataFrame:
+    """Quarantine rows of ``df`` (which has source_row and, where known, article_id and ticker) with a reason."""
+    n = len(df)
+    out = pd.DataFrame(
+        {
+            "source_row": df["source_row"].to_numpy(dtype="int64"),
+            "article_id": df["article_id"].to_numpy(dtype=object) if "article_id" in df else np.full(n, None, object),
+            "ticker": df["ticker"].to_numpy(dtype=object) if "ticker" in df else np.full(n, None, object),
+            "reason": np.full(n, reason, dtype=object),
+            "detail": np.asarray(detail, dtype=object) if isinstance(detail, pd.Series) else np.full(n, detail, object),
+            "stage": np.full(n, stage, dtype=object),
+        }
+    )
+    for col in ("ticker", "article_id", "detail"):
+        out[col] = out[col].map(_safe_str)
+    return out
+
+
+def _safe_str(v: object) -> str | None:
+    """A UTF-8-safe string (undecodable bytes shown as escapes) or None, so quarantine tables always save."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return str(v).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def detect_format(path: Path, fmt: str | None = None) -> str:
+    """The news file format from ``fmt`` or the file suffix (``.csv[.gz]``, ``.jsonl``/``.ndjson``, ``.parquet``)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ConfigError(f"news format '{fmt}' is not one of {', '.join(FORMATS)}")
+        return fmt
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".zip", ".xz")]
+    ext = suffixes[-1] if suffixes else ""
+    by_ext = {
+        ".csv": "csv",
+        ".tsv": "csv",
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "jsonl",
+        ".parquet": "parquet",
+    }
+    if ext not in by_ext:
+        raise ConfigError(f"{path}: cannot tell the news format from '{ext or path.name}'; set news.format")
+    return by_ext[ext]
+
+
+def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a news file into a raw frame (all columns as read, plus ``source_row``) and a quarantine table.
+
+    Raises
+    ------
+    DataContractError
+        The file does not exist, cannot be parsed at all, or holds no records.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataContractError("news file not found", file=str(path))
+    fmt = detect_format(path, fmt)
+    quarantine = empty_quarantine()
+    try:
+        if fmt == "csv":
+            sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+            raw = pd.read_csv(
+                path,
+                sep=sep,
+                dtype=object,
+                keep_default_na=False,
+                na_values=[""],
+                encoding=encoding,
+                encoding_errors="surrogateescape",
+            )
+        elif fmt == "parquet":
+            raw = pd.read_parquet(path)
+        else:
+            raw, quarantine = _read_jsonl(path, encoding)
+    except pd.errors.EmptyDataError:
+        raise DataContractError("news file is empty", file=str(path)) from None
+    except (pd.errors.ParserError, ValueError, OSError) as err:
+        msg = " ".join(str(err).split())
+        raise DataContractError(f"cannot read news file as {fmt}: {msg}", file=str(path)) from None
+    if "source_row" not in raw.columns:
+        raw.insert(0, "source_row", np.arange(1, len(raw) + 1, dtype="int64"))
+    if len(raw) + len(quarantine) == 0:
+        raise DataContractError("news file holds no records", file=str(path))
+    return raw, quarantine
+
+
+def _read_jsonl(path: Path, encoding: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read JSON lines one by one so that a bad line is quarantined, not fatal."""
+    records, rows, bad = [], [], []
+    with open(path, "rb") as fh:
+        for i, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line.decode(encoding))
+            except UnicodeDecodeError as err:
+                bad.append((i, "encoding", f"line is not valid {encoding}: {err.reason}"))
+                continue
+            except json.JSONDecodeError as err:
+                bad.append((i, "malformed", f"not JSON: {err.msg}"))
+                continue
+            if not isinstance(obj, dict):
+                bad.append((i, "malformed", f"a JSON {type(obj).__name__}, not an object"))
+                continue
+            records.append(obj)
+            rows.append(i)
+    raw = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    raw.insert(0, "source_row", np.asarray(rows, dtype="int64"))
+    parts = [quarantine_rows(pd.DataFrame({"source_row": [i]}), reason, detail, "article") for i, reason, detail in bad]
+    return raw, pd.concat([empty_quarantine(), *parts], ignore_index=True) if parts else empty_quarantine()
+
+
+def map_columns(raw: pd.DataFrame, columns: Mapping[str, str | None] | None, file: str | None = None) -> pd.DataFrame:
+    """Rename the user's columns to the news contract.
+
+    ``columns`` maps ``id``, ``published_at``, ``text``, ``title``, ``body``, ``tickers`` to column names of
+    ``raw`` (``None`` = absent). Without ``text``, the text is ``title`` and ``body`` joined by a blank line.
+    Without ``id``, ids are ``r{source_row}``. Returns source_row, article_id, published_raw, text, tickers_raw.
+
+    Raises
+    ------
+    DataContractError
+        A mapped column is not in the file (names the file and the column).
+    """
+    cols = dict(DEFAULT_COLUMNS if columns is None else columns)
+    if columns is None and "ticker" not in raw.columns:  # the contract's ticker column is optional
+        cols["tickers"] = None
+    if not cols.get("text") and not (cols.get("title") or cols.get("body")):
+        raise ConfigError("news.columns needs 'text' or 'title'/'body'")
+    if not cols.get("published_at"):
+        raise ConfigError("news.columns needs 'published_at'")
+    wanted = [c for k, c in cols.items() if c and k in ("id", "published_at", "text", "title", "body", "tickers")]
+    missing = [c for c in wanted if c not in raw.columns]
+    if missing:
+        have = ", ".join(str(c) for c in raw.columns if c != "source_row") or "none"
+        msg = f"news is missing column(s) {', '.join(missing)} (has: {have})"
+        raise DataContractError(msg, file=file, column=missing[0])
+    out = pd.DataFrame({"source_row": raw["source_row"].to_numpy(dtype="int64")})
+    out["article_id"] = _as_str(raw[cols["id"]]) if cols.get("id") else "r" + out["source_row"].astype(str)
+    out["published_raw"] = raw[cols["published_at"]].reset_index(drop=True)  # keeps a datetime dtype
+    if cols.get("text"):
+        out["text"] = _as_str(raw[cols["text"]])
+    else:
+        parts = [_as_str(raw[cols[k]]).fillna("") for k in ("title", "body") if cols.get(k)]
+        joined = parts[0] if len(parts) == 1 else (parts[0] + "\n\n" + parts[1]).str.strip()
+        out["text"] = joined.where(joined.str.strip() != "", None)
+    out["tickers_raw"] = raw[cols["tickers"]].to_numpy(dtype=object) if cols.get("tickers") else None
+    return out
+
+
+def _as_str(s: pd.Series) -> pd.Series:
+    """A column as Python strings (object dtype), missing values as None; bytes decoded as UTF-8 when possible."""
+
+    if isinstance(s.dtype, pd.StringDtype):
+        return pd.Series(s.to_numpy(dtype=object, na_value=None), index=s.index, dtype=object)
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return s.where(s.notna(), None).astype(object)  # already strings: no per-row conversion
+
+    def conv(v: object) -> object:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return None
+        if isinstance(v, bytes):
+            return v.decode("utf-8", errors="surrogateescape")
+        return str(v)
+
+    return pd.Series([conv(v) for v in s.to_numpy(dtype=object)], index=s.index, dtype=object)
