@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "synth",
     "evaluate",
     "export",
+    "generation",
 ]
 
 log = logging.getLogger("newsalpha")
