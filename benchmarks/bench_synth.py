@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import resource
 import sys
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     n = 100_000 if args.quick else 1_000_000
     report = {
-        "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "quick": args.quick,
         "demo": bench_demo(str(ROOT / "configs" / "synth" / "demo.yaml"), lm=args.lm),
         "null": bench_demo(str(ROOT / "configs" / "synth" / "null.yaml")),

@@ -13,6 +13,7 @@ same bytes (with the same library versions).
 
 from __future__ import annotations
 
+import datetime
 import inspect
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ def synth_config_from_dict(data: Any, *, file: str = "<config>") -> tuple[dict[s
         raise ConfigError(f"{file}: the top level must be a mapping, got {type(data).__name__}")
     params = inspect.signature(make_market).parameters
     problems = []
+    data = {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in data.items()}  # YAML dates
     for key, value in data.items():
         if key not in params and key not in OUTPUT_KEYS:
             problems.append(f"unknown key '{key}' (known: {', '.join([*params, *OUTPUT_KEYS])})")

@@ -45,6 +45,7 @@ class Panel:
     tickers: pd.Index
     signal: np.ndarray
     ret: np.ndarray
+    signal_rank: np.ndarray | None = None  # row ranks of the tradeable signals, once a backtest computed them
 
 
 @dataclass
@@ -133,23 +134,62 @@ def _cell_means(df: pd.DataFrame) -> pd.DataFrame:
     """Mean prediction per (session, ticker), via integer cell keys (a groupby on millions of rows is slow)."""
     s_codes, sessions = pd.factorize(df["session"], sort=True)
     t_codes, tickers = pd.factorize(df["ticker"], sort=True)
-    key = s_codes.astype(np.int64) * max(len(tickers), 1) + t_codes
-    cell, uniq = pd.factorize(key, sort=True)
-    n = np.bincount(cell, minlength=len(uniq))
-    mean = np.bincount(cell, df["prediction"].to_numpy(float), len(uniq)) / n
+    width = max(len(tickers), 1)
+    key = s_codes.astype(np.int64) * width + t_codes
+    x = df["prediction"].to_numpy(float)
+    if len(sessions) * width <= 4 * len(df) + 1_000_000:  # dense enough: count every cell, already in order
+        n = np.bincount(key, minlength=len(sessions) * width)
+        cells = np.flatnonzero(n)
+        mean = np.bincount(key, x, len(sessions) * width)[cells] / n[cells]
+    else:
+        cell, cells = pd.factorize(key, sort=True)
+        mean = np.bincount(cell, x, len(cells)) / np.bincount(cell, minlength=len(cells))
     return pd.DataFrame(
-        {
-            "session": sessions.take(uniq // max(len(tickers), 1)),
-            "ticker": tickers.take(uniq % max(len(tickers), 1)),
-            "signal": mean,
-        }
+        {"session": sessions.take(cells // width), "ticker": tickers.take(cells % width), "signal": mean}
     )
 
 
-def _first_duplicate(rows: np.ndarray, cols: np.ndarray, width: int) -> int | None:
-    key = rows.astype(np.int64) * width + cols
-    dup = pd.Index(key).duplicated()
-    return int(np.flatnonzero(dup)[0]) if dup.any() else None
+def _codes_in(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Position of each value in ``index`` (-1 if absent), hashing each distinct value once.
+
+    ``get_indexer`` on millions of Arrow-backed strings converts them to Python objects; factorizing
+    first keeps the lookup to the few thousand distinct tickers and sessions.
+    """
+    codes, uniques = pd.factorize(values)
+    where = index.get_indexer(uniques)
+    return np.where(codes >= 0, where[codes] if len(where) else -1, -1)
+
+
+def _first_duplicate(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> int | None:
+    """Index of the first entry whose (row, col) cell occurs more than once, or None."""
+    key = rows.astype(np.int64) * shape[1] + cols
+    counts = np.bincount(key, minlength=shape[0] * shape[1])
+    if counts.max(initial=0) <= 1:
+        return None
+    return int(np.flatnonzero(counts[key] > 1)[0])
+
+
+def _grid(signal_sessions: pd.Index, returns: pd.DataFrame) -> pd.Index:
+    """Every signal session plus the returns' sessions between the first and the last signal."""
+    cal = pd.Index(returns["session"].unique())
+    if len(signal_sessions):
+        lo, hi = signal_sessions.min(), signal_sessions.max()
+        signal_sessions = signal_sessions.union(cal[(cal >= lo) & (cal <= hi)])
+    return signal_sessions.sort_values().rename("session")
+
+
+def _returns_matrix(returns: pd.DataFrame, grid: pd.Index, tickers: pd.Index) -> np.ndarray:
+    """Returns scattered onto the grid x tickers matrix; rows outside it are ignored."""
+    require_columns(returns, ("session", "ticker", "ret"), what="returns")
+    rows, cols = _codes_in(returns["session"], grid), _codes_in(returns["ticker"], tickers)
+    keep = np.flatnonzero((rows >= 0) & (cols >= 0))
+    ret = np.full((len(grid), len(tickers)), np.nan)
+    ret[rows[keep], cols[keep]] = returns["ret"].to_numpy(float)[keep]
+    # fewer filled cells than finite rows means two rows share a cell: find the first (slow path)
+    if np.count_nonzero(np.isfinite(ret)) < np.count_nonzero(np.isfinite(returns["ret"].to_numpy(float)[keep])):
+        dup = _first_duplicate(rows[keep], cols[keep], (len(grid), len(tickers)))
+        raise DataContractError("duplicate (session, ticker) in returns", row=int(keep[dup]), column="ticker")
+    return ret
 
 
 def build_panel(signal: pd.DataFrame, returns: pd.DataFrame) -> tuple[Panel, pd.DataFrame]:
@@ -159,36 +199,45 @@ def build_panel(signal: pd.DataFrame, returns: pd.DataFrame) -> tuple[Panel, pd.
     session); the tickers are those with a signal. Returns outside both are ignored.
     """
     require_columns(signal, ("session", "ticker", "signal"), what="signal")
-    require_columns(returns, ("session", "ticker", "ret"), what="returns")
-    sig_sessions = pd.Index(signal["session"].unique())
-    tickers = pd.Index(pd.unique(signal["ticker"].to_numpy())).sort_values()
-    cal = pd.Index(returns["session"].unique())
-    if len(sig_sessions):
-        lo, hi = sig_sessions.min(), sig_sessions.max()
-        sig_sessions = sig_sessions.union(cal[(cal >= lo) & (cal <= hi)])
-    grid = sig_sessions.sort_values().rename("session")
-    rows, cols = grid.get_indexer(signal["session"]), tickers.get_indexer(signal["ticker"])
-    dup = _first_duplicate(rows, cols, len(tickers))
+    grid = _grid(pd.Index(signal["session"].dropna().unique()), returns)
+    tickers = pd.Index(pd.unique(signal["ticker"].dropna())).sort_values()
+    rows, cols = _codes_in(signal["session"], grid), _codes_in(signal["ticker"], tickers)
+    ok = np.flatnonzero((rows >= 0) & (cols >= 0))
+    dup = _first_duplicate(rows[ok], cols[ok], (len(grid), len(tickers)))
     if dup is not None:
-        raise DataContractError("duplicate (session, ticker) in signal", row=dup, column="ticker")
+        raise DataContractError("duplicate (session, ticker) in signal", row=int(ok[dup]), column="ticker")
     sig = np.full((len(grid), len(tickers)), np.nan)
-    sig[rows, cols] = signal["signal"].to_numpy(float)
-    r_rows, r_cols = grid.get_indexer(returns["session"]), tickers.get_indexer(returns["ticker"])
-    keep = (r_rows >= 0) & (r_cols >= 0)
-    dup = _first_duplicate(r_rows[keep], r_cols[keep], len(tickers))
-    if dup is not None:
-        raise DataContractError(
-            "duplicate (session, ticker) in returns", row=int(np.flatnonzero(keep)[dup]), column="ticker"
-        )
-    ret = np.full_like(sig, np.nan)
-    ret[r_rows[keep], r_cols[keep]] = returns["ret"].to_numpy(float)[keep]
-    return Panel(grid, tickers, sig, ret), _untradeable(grid, tickers, sig, ret, signal)
-
-
-def _untradeable(grid, tickers, sig, ret, signal) -> pd.DataFrame:
-    """Signals without a return, and signal rows without a value, with the reason."""
-    no_ret_r, no_ret_c = np.nonzero(np.isfinite(sig) & ~np.isfinite(ret))
+    sig[rows[ok], cols[ok]] = signal["signal"].to_numpy(float)[ok]
+    ret = _returns_matrix(returns, grid, tickers)
     missing = signal.loc[signal["signal"].isna(), ["session", "ticker"]]
+    return Panel(grid, tickers, sig, ret), _untradeable(grid, tickers, sig, ret, missing)
+
+
+def panel_from_predictions(predictions: pd.DataFrame, returns: pd.DataFrame) -> tuple[Panel, pd.DataFrame]:
+    """:func:`signal_table` (session means) and :func:`build_panel` in one pass over integer codes.
+
+    The same panel as ``build_panel(signal_table(predictions), returns)``, without materialising the
+    long signal table: what makes evaluating millions of predictions fast.
+    """
+    require_columns(predictions, ("session", "ticker", "prediction"), what="predictions")
+    ok = predictions["prediction"].notna() & predictions["ticker"].notna()
+    df = predictions if ok.all() else predictions.loc[ok]
+    s_codes, s_uni = pd.factorize(df["session"])
+    t_codes, t_uni = pd.factorize(df["ticker"])
+    grid, tickers = _grid(pd.Index(s_uni), returns), pd.Index(t_uni).sort_values()
+    shape = (len(grid), len(tickers))
+    key = grid.get_indexer(s_uni)[s_codes].astype(np.int64) * shape[1] + tickers.get_indexer(t_uni)[t_codes]
+    n = np.bincount(key, minlength=shape[0] * shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sig = (np.bincount(key, df["prediction"].to_numpy(float), n.size) / n).reshape(shape)
+    ret = _returns_matrix(returns, grid, tickers)
+    return Panel(grid, tickers, sig, ret), _untradeable(grid, tickers, sig, ret, None)
+
+
+def _untradeable(grid, tickers, sig, ret, missing: pd.DataFrame | None) -> pd.DataFrame:
+    """Signals without a return, and signal rows without a value (``missing``), with the reason."""
+    no_ret_r, no_ret_c = np.nonzero(np.isfinite(sig) & ~np.isfinite(ret))
+    missing = missing if missing is not None else pd.DataFrame(columns=["session", "ticker"])
     dropped = pd.concat(
         [
             pd.DataFrame({"session": grid.take(no_ret_r), "ticker": tickers.take(no_ret_c)}).assign(
@@ -199,11 +248,11 @@ def _untradeable(grid, tickers, sig, ret, signal) -> pd.DataFrame:
         ignore_index=True,
     )
     if len(dropped):
-        log.warning("%d of %d signals have no return or no value and are not traded", len(dropped), len(signal))
+        log.warning("%d signals have no return or no value and are not traded", len(dropped))
     return dropped
 
 
-def row_quantiles(sig: np.ndarray, n_quantiles: int) -> np.ndarray:
+def row_quantiles(sig: np.ndarray, n_quantiles: int, ranks: np.ndarray | None = None) -> np.ndarray:
     """Quantile (1..n, 0 = none) of each finite cell within its row, as ``pandas.qcut`` (and alphalens) bins it.
 
     With ``k`` the 0-based average rank among the row's ``N`` finite values, the bin is
@@ -211,11 +260,12 @@ def row_quantiles(sig: np.ndarray, n_quantiles: int) -> np.ndarray:
     edges. Rows with fewer than 2 values get 0.
     """
     ok = np.isfinite(sig)
-    n_names = ok.sum(axis=1)[:, None].astype(float)
-    k = row_rank(sig) - 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.clip(np.ceil(k * n_quantiles / (n_names - 1.0)), 1, n_quantiles)
-    return np.where(ok & (n_names >= 2), np.nan_to_num(q, nan=0.0), 0).astype(np.int64)
+    n_names = ok.sum(axis=1)
+    scale = (n_quantiles / np.maximum(n_names - 1.0, 1.0))[:, None]
+    q = np.ceil(np.where(ok, (row_rank(sig) if ranks is None else ranks) - 1.0, 0.0) * scale)
+    np.clip(q, 1, n_quantiles, out=q)
+    q[~ok | (n_names < 2)[:, None]] = 0
+    return q.astype(np.int64)
 
 
 def assign_quantiles(df: pd.DataFrame, n_quantiles: int) -> np.ndarray:
@@ -232,7 +282,11 @@ def _leg_weights(sig, long, short, weighting: str, center: np.ndarray):
     """Unit-notional weights per leg, and names per leg, per row; a row missing a leg is flat."""
     n_long, n_short = long.sum(axis=1), short.sum(axis=1)
     both = ((n_long > 0) & (n_short > 0))[:, None]
-    raw = np.ones_like(sig) if weighting == "equal" else np.abs(sig - center[:, None])
+    if weighting == "equal":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w = np.where(both, long / n_long[:, None] - short / n_short[:, None], 0.0)
+        return w, np.where(both[:, 0], n_long, 0), np.where(both[:, 0], n_short, 0)
+    raw = np.abs(sig - center[:, None])
     w = np.zeros_like(sig)
     for mask, sign in ((long, 1.0), (short, -1.0)):
         r = np.where(mask, raw, 0.0)
@@ -244,18 +298,22 @@ def _leg_weights(sig, long, short, weighting: str, center: np.ndarray):
     return w, np.where(both[:, 0], n_long, 0), np.where(both[:, 0], n_short, 0)
 
 
-def _book(w: np.ndarray, ret: np.ndarray, grid: pd.Index, horizon: int, cost_bps: float) -> pd.DataFrame:
-    """Gross, turnover and net per session from the tranche weight matrix ``w``."""
-    gross = np.where(w != 0, w * np.nan_to_num(ret), 0.0).sum(axis=1) / horizon
-    padded = np.vstack([np.zeros((horizon, w.shape[1])), w])  # the empty book before the window
-    turnover = np.abs(padded[horizon:] - padded[:-horizon]).sum(axis=1) / horizon
+def _book(w: np.ndarray, ret: np.ndarray, grid: pd.Index, horizon: int, cost_bps: float, held=None) -> pd.DataFrame:
+    """Gross, turnover and net per session from the tranche weight matrix ``w`` (``held``: its flat nonzero cells)."""
+    held = np.flatnonzero(w) if held is None else held
+    gross = np.bincount(held // w.shape[1], w.ravel()[held] * ret.ravel()[held], len(grid)) / horizon
+    turnover = np.empty(len(grid))
+    turnover[:horizon] = np.abs(w[:horizon]).sum(axis=1)  # building the book from nothing
+    turnover[horizon:] = np.abs(w[horizon:] - w[:-horizon]).sum(axis=1)
+    turnover /= horizon
     net = gross - cost_bps / 1e4 * turnover
     return pd.DataFrame({"session": grid, "gross": gross, "net": net, "turnover": turnover})
 
 
-def _weights_table(panel: Panel, w: np.ndarray) -> pd.DataFrame:
-    r, c = np.nonzero(w)
-    return pd.DataFrame({"session": panel.sessions.take(r), "ticker": panel.tickers.take(c), "weight": w[r, c]})
+def _weights_table(panel: Panel, w: np.ndarray, held=None) -> pd.DataFrame:
+    held = np.flatnonzero(w) if held is None else held
+    r, c = np.divmod(held, w.shape[1])
+    return pd.DataFrame({"session": panel.sessions.take(r), "ticker": panel.tickers.take(c), "weight": w.ravel()[held]})
 
 
 def cross_sectional_backtest(
@@ -297,26 +355,46 @@ def cross_sectional_backtest(
     horizon = _check_horizon(horizon)
     if int(n_quantiles) != n_quantiles or n_quantiles < 2:
         raise ConfigError(f"n_quantiles must be a whole number >= 2, not {n_quantiles!r}")
-    n_quantiles = int(n_quantiles)
     panel, dropped = build_panel(signal, returns)
+    return backtest_panel(
+        panel, dropped, n_quantiles=n_quantiles, mode=mode, weighting=weighting, horizon=horizon, cost_bps=cost_bps
+    )
+
+
+def backtest_panel(
+    panel: Panel,
+    dropped: pd.DataFrame | None = None,
+    *,
+    n_quantiles: int = 5,
+    mode: str = "quantile",
+    weighting: str = "equal",
+    horizon: int = 1,
+    cost_bps: float = 10.0,
+) -> BacktestResult:
+    """:func:`cross_sectional_backtest` on a :class:`Panel` (sets ``panel.signal_rank``)."""
+    n_quantiles = int(n_quantiles)
     sig = np.where(np.isfinite(panel.ret), panel.signal, np.nan)  # only names that can be traded
-    q = row_quantiles(sig, n_quantiles)
+    panel.signal_rank = row_rank(sig)
+    q = row_quantiles(sig, n_quantiles, panel.signal_rank)
     if mode == "quantile":
         long, short = q == n_quantiles, q == 1
         center = _row_median(sig) if weighting == "signal" else np.zeros(len(sig))
     else:
         long, short, center = sig > 0, sig < 0, np.zeros(len(sig))
     w, n_long, n_short = _leg_weights(sig, long, short, weighting, center)
-    daily = _book(w, panel.ret, panel.sessions, horizon, cost_bps)
+    held = np.flatnonzero(w)
+    daily = _book(w, panel.ret, panel.sessions, horizon, cost_bps, held)
     daily["n_long"], daily["n_short"] = n_long.astype(int), n_short.astype(int)
-    qret = {}
-    for k in range(1, n_quantiles + 1):
-        mask = q == k
-        with np.errstate(invalid="ignore", divide="ignore"):
-            qret[k] = np.where(mask, panel.ret, 0.0).sum(axis=1) / mask.sum(axis=1)
-    qret = pd.DataFrame(qret, index=panel.sessions)
+    flat = np.flatnonzero(q)
+    cell = (flat // q.shape[1]) * n_quantiles + q.ravel()[flat] - 1
+    size = len(panel.sessions) * n_quantiles
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.bincount(cell, panel.ret.ravel()[flat], size) / np.bincount(cell, minlength=size)
+    qret = pd.DataFrame(means.reshape(-1, n_quantiles), index=panel.sessions, columns=range(1, n_quantiles + 1))
     qret.columns.name = "quantile"
-    return BacktestResult(daily, qret, _weights_table(panel, w), dropped, horizon, panel)
+    if dropped is None:
+        dropped = pd.DataFrame(columns=["session", "ticker", "reason"])
+    return BacktestResult(daily, qret, _weights_table(panel, w, held), dropped, horizon, panel)
 
 
 def _row_median(m: np.ndarray) -> np.ndarray:

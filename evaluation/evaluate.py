@@ -24,7 +24,8 @@ from evaluation import stats
 from evaluation.backtest import (
     BacktestResult,
     Panel,
-    cross_sectional_backtest,
+    backtest_panel,
+    panel_from_predictions,
     signal_table,
     time_series_backtest,
 )
@@ -95,15 +96,22 @@ def _prepare(predictions: pd.DataFrame, returns: pd.DataFrame, target_col: str):
     rets = returns[["session", "ticker", "ret"]].copy()
     rets["session"] = _sessions(rets["session"], "returns")
     rets["ret"] = pd.to_numeric(rets["ret"], errors="coerce")
-    rets = rets.loc[np.isfinite(rets["ret"].to_numpy(float))]
-    return preds.loc[~bad].reset_index(drop=True), rets.reset_index(drop=True), quarantine
+    finite = np.isfinite(rets["ret"].to_numpy(float))
+    # boolean indexing copies every column: skip it when nothing is set aside (millions of rows)
+    preds = preds.loc[~bad].reset_index(drop=True) if bad.any() else preds
+    rets = rets.loc[finite].reset_index(drop=True) if not finite.all() else rets
+    return preds, rets, quarantine
 
 
 def _ic_series(panel: Panel, mode: str) -> tuple[pd.Series, pd.Series, dict]:
     """Daily IC and rank IC (cross-section) or, for one asset, the time-series correlations as metrics."""
     if mode == "cross_section":
         ic = stats.row_ic(panel.signal, panel.ret, "pearson")
-        ric = stats.row_ic(panel.signal, panel.ret, "spearman")
+        if panel.signal_rank is not None:  # the backtest already ranked the tradeable signals
+            ret_rank = stats.row_rank(np.where(np.isfinite(panel.signal_rank), panel.ret, np.nan))
+            ric = stats.row_ic(panel.signal_rank, ret_rank, "pearson")
+        else:
+            ric = stats.row_ic(panel.signal, panel.ret, "spearman")
         return pd.Series(ic, index=panel.sessions), pd.Series(ric, index=panel.sessions), {}
     # one asset: corr(signal, ret) over time is the mean of the products of the z-scores, so its
     # Newey-West t is the t of that product series
@@ -121,10 +129,10 @@ def _ic_series(panel: Panel, mode: str) -> tuple[pd.Series, pd.Series, dict]:
 
 def _portfolio(preds, rets, mode, horizon, n_quantiles, cost_bps) -> BacktestResult:
     """Signal and backtest for one set of predictions."""
-    signal = signal_table(preds)
     if mode == "cross_section":
-        return cross_sectional_backtest(signal, rets, n_quantiles=n_quantiles, horizon=horizon, cost_bps=cost_bps)
-    return time_series_backtest(signal, rets, cost_bps=cost_bps, horizon=horizon)
+        panel, dropped = panel_from_predictions(preds, rets)
+        return backtest_panel(panel, dropped, n_quantiles=n_quantiles, horizon=horizon, cost_bps=cost_bps)
+    return time_series_backtest(signal_table(preds), rets, cost_bps=cost_bps, horizon=horizon)
 
 
 def _tstat_metrics(prefix: str, x, lags: int) -> dict:

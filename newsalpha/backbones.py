@@ -151,6 +151,7 @@ def _convert_smollm2() -> Path:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
         os.rename(tmp, target)  # atomic; fails if another process finished first, which is fine
     except OSError:
         if not (target / "config.json").is_file():

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "evaluate",
     "export",
     "generation",
+    "demo",
 ]
 
 log = logging.getLogger("newsalpha")

@@ -61,6 +61,12 @@ def validate_template(template: str) -> list[str]:
     return fields
 
 
+def epoch_permutation(n: int, seed: int, epoch: int) -> list[int]:
+    """The training order of epoch ``epoch``: a function of ``(n, seed, epoch)`` only, the same on every process."""
+    gen = torch.Generator().manual_seed(seed + 1_000_003 * epoch)
+    return torch.randperm(n, generator=gen).tolist()
+
+
 class EpochRandomSampler(RandomSampler):
     """A random permutation that depends only on ``seed`` and the epoch (so a resumed run sees the same order)."""
 
@@ -73,30 +79,35 @@ class EpochRandomSampler(RandomSampler):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        gen = torch.Generator().manual_seed(self.seed + 1_000_003 * self.epoch)
-        yield from torch.randperm(len(self.data_source), generator=gen).tolist()
+        yield from epoch_permutation(len(self.data_source), self.seed, self.epoch)
 
 
 class LengthGroupedBatchSampler(BatchSampler):
     """Batches of similar length: sort by length within chunks of ``chunk_batches`` batches, then shuffle batches.
 
-    The indices come from ``sampler`` (random for training; Lightning swaps in a ``DistributedSampler`` under
-    DDP, which this class accepts because it follows ``BatchSampler``'s signature). Each chunk of
-    ``batch_size * chunk_batches`` consecutive indices is sorted by token length, cut into batches, and the
-    batch order is shuffled with a seed that depends on the epoch, so the long batches are not all at the start.
+    Global batches of ``batch_size x processes`` are built from one order shared by all processes (a seeded
+    permutation per epoch, or the dataset order), so DDP with ``W`` processes of batch ``b`` trains on exactly
+    the batches one process of batch ``W * b`` would; process ``r`` takes rows ``r, r + W, ...`` of each global
+    batch. Each chunk of ``chunk_batches`` global batches is sorted by token length before it is cut, and the
+    batch order is shuffled per epoch so the long batches are not all at the start.
+
+    Under DDP Lightning re-creates this sampler with a ``DistributedSampler`` as ``sampler`` (this class keeps
+    ``BatchSampler``'s signature for that); only its process count, rank and epoch are used.
 
     Parameters
     ----------
     sampler : Sampler
-        Where the indices come from.
+        Index sampler: its length (or its dataset's), its ``epoch`` and, under DDP, ``num_replicas``/``rank``.
     batch_size : int
+        Batch size per process.
     drop_last : bool
+        Drop the last, incomplete global batch (else it is padded by repeating rows under DDP).
     lengths : sequence of int
         Token length of each item, indexed like the dataset.
     chunk_batches : int
-        Batches per sorting chunk; 0 sorts the whole sampler output at once (evaluation).
-    shuffle_batches : bool
-        Shuffle the order of the batches (training).
+        Global batches per sorting chunk; 0 sorts everything at once (evaluation); -1 does not sort.
+    shuffle : bool
+        Shuffle rows (seeded, per epoch) and the order of the batches (training).
     seed : int
     resume_at : (int, int), optional
         ``(epoch, batches done)``: in that epoch, skip the batches a killed run had already trained on.
@@ -110,17 +121,19 @@ class LengthGroupedBatchSampler(BatchSampler):
         *,
         lengths: Sequence[int],
         chunk_batches: int = 50,
-        shuffle_batches: bool = True,
+        shuffle: bool = True,
         seed: int = 0,
         resume_at: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(sampler, batch_size, drop_last)
         self.lengths = np.asarray(lengths)
         self.chunk_batches = chunk_batches
-        self.shuffle_batches = shuffle_batches
+        self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
-        self.resume_at = resume_at  # (epoch, batches already done) after a mid-epoch restart
+        self.resume_at = resume_at
+        self.world = int(getattr(sampler, "num_replicas", 1))
+        self.rank = int(getattr(sampler, "rank", 0))
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch here and in the index sampler (Lightning calls the index sampler's directly)."""
@@ -133,32 +146,38 @@ class LengthGroupedBatchSampler(BatchSampler):
         """The index sampler's epoch where it keeps one (Lightning sets that), else this sampler's."""
         return int(getattr(self.sampler, "epoch", self.epoch))
 
-    def _batches(self) -> list[list[int]]:
-        order = np.fromiter(iter(self.sampler), dtype=np.int64)
-        chunk = len(order) if self.chunk_batches <= 0 else self.batch_size * self.chunk_batches
-        batches: list[list[int]] = []
-        for start in range(0, len(order), max(chunk, 1)):
+    def _global_batches(self) -> list[np.ndarray]:
+        n, size, epoch = len(self.lengths), self.batch_size * self.world, self.current_epoch
+        order = np.asarray(epoch_permutation(n, self.seed, epoch) if self.shuffle else np.arange(n), dtype=np.int64)
+        chunk = n if self.chunk_batches == 0 else size * max(self.chunk_batches, 1)
+        batches: list[np.ndarray] = []
+        for start in range(0, n, max(chunk, 1)):
             part = order[start : start + chunk]
-            part = part[np.argsort(-self.lengths[part], kind="stable")]
-            batches.extend(part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size))
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
-            batches = [b for b in batches if len(b) == self.batch_size]
-        if self.shuffle_batches:
-            rng = np.random.default_rng(self.seed + 7919 * self.current_epoch)
+            if self.chunk_batches >= 0:
+                part = part[np.argsort(-self.lengths[part], kind="stable")]
+            batches.extend(part[i : i + size] for i in range(0, len(part), size))
+        if batches and len(batches[-1]) < size and self.drop_last:
+            batches.pop()
+        if self.shuffle:
+            rng = np.random.default_rng(self.seed + 7919 * epoch)
             batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self._batches()
+        batches = self._global_batches()
         if self.resume_at is not None and self.resume_at[0] == self.current_epoch:
             # the same epoch's order, minus the batches a killed run had already trained on
             batches = batches[self.resume_at[1] :]
             self.resume_at = None
-        yield from batches
+        for batch in batches:
+            if self.world > 1 and len(batch) % self.world:
+                # every process needs a row: pad a short last batch by repeating rows, as DistributedSampler does
+                batch = np.resize(batch, len(batch) + self.world - len(batch) % self.world)
+            yield batch[self.rank :: self.world].tolist()
 
     def __len__(self) -> int:
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        n, size = len(self.lengths), self.batch_size * self.world
+        return n // size if self.drop_last else math.ceil(n / size)
 
 
 class TokenizedPairs(Dataset):
@@ -400,24 +419,20 @@ class PairsDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: TokenizedPairs, *, train: bool, resume_at: tuple[int, int] | None = None) -> DataLoader:
         hp = self.hparams
-        if train and hp.shuffle:
-            sampler: Sampler[int] = EpochRandomSampler(dataset, seed=hp.seed)
-        else:
-            sampler = SequentialSampler(dataset)
+        # the batch sampler makes the order; the index sampler carries the epoch Lightning sets (and, under DDP,
+        # the process count and rank)
+        sampler: Sampler[int] = EpochRandomSampler(dataset, seed=hp.seed) if train else SequentialSampler(dataset)
         size = hp.batch_size if train else (hp.eval_batch_size or 2 * hp.batch_size)
-        if hp.group_by_length:
-            batch_sampler: BatchSampler = LengthGroupedBatchSampler(
-                sampler,
-                size,
-                False,
-                lengths=dataset.lengths,
-                chunk_batches=hp.chunk_batches if train else 0,
-                shuffle_batches=train and hp.shuffle,
-                seed=hp.seed,
-                resume_at=resume_at,
-            )
-        else:
-            batch_sampler = BatchSampler(sampler, size, False)
+        batch_sampler = LengthGroupedBatchSampler(
+            sampler,
+            size,
+            False,
+            lengths=dataset.lengths,
+            chunk_batches=(hp.chunk_batches if train else 0) if hp.group_by_length else -1,
+            shuffle=train and hp.shuffle,
+            seed=hp.seed,
+            resume_at=resume_at if train else None,
+        )
         return DataLoader(
             dataset,
             batch_sampler=batch_sampler,
@@ -427,10 +442,7 @@ class PairsDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        resume = getattr(self, "_resume_at", None)
-        if resume is not None and not self.hparams.group_by_length:
-            log.warning("resuming mid-epoch without length grouping: the epoch restarts from its first batch")
-        return self._loader(self.datasets["train"], train=True, resume_at=resume)
+        return self._loader(self.datasets["train"], train=True, resume_at=getattr(self, "_resume_at", None))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["val"], train=False)

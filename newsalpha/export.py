@@ -96,6 +96,7 @@ def save_predictor(backbone: Any, tokenizer: Any, head: Any, metadata: dict[str,
         meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **metadata, "head": head_spec(head)}
         meta["files"] = {p.name: hash_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
         write_json_atomic(meta, tmp / METADATA_FILE)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a predictor folder is meant to be shared
         _swap_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,7 +133,7 @@ def _read_checkpoint(ckpt_path: Path) -> dict[str, Any]:
     if not ckpt_path.is_file():
         raise CheckpointError(f"{ckpt_path}: checkpoint not found")
     try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)  # no arbitrary pickles
     except Exception as err:  # pickle, zip and EOF errors all mean the same thing to the user
         raise CheckpointError(f"{ckpt_path}: not a readable checkpoint ({type(err).__name__})") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:

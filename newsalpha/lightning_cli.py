@@ -91,9 +91,35 @@ class RunFolderConfig(SaveConfigCallback):
     """Save the resolved config into the run folder (``trainer.default_root_dir``), atomically, on rank zero."""
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        stage = str(getattr(stage, "value", stage))  # Lightning passes a TrainerFn (a str enum)
         name = "config.yaml" if stage == "fit" else f"config_{stage}.yaml"
         text = self.parser.dump(self.config, skip_none=False)
         write_text_atomic(text, Path(trainer.default_root_dir) / name)
+
+
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``last.ckpt`` is always the latest state.
+
+    Since Lightning 2.6 an end-of-epoch save refreshes ``last`` only when a top-k checkpoint was written, so
+    after an epoch that did not improve ``val_mse`` ``last`` would lag behind and ``--ckpt_path last`` would
+    resume from a stale state. The step-triggered saves (``every_n_train_steps``) already write ``last``.
+    """
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def _refresh_last(self, trainer: Trainer) -> None:
+        if not self.save_last or trainer.sanity_checking or trainer.state.fn != "fit" or trainer.fast_dev_run:
+            return
+        if self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 def _checkpoint_dir(root: str | None) -> str:
@@ -104,7 +130,7 @@ class NewsalphaCLI(LightningCLI):
     """LightningCLI with the links, callbacks, logger and error handling newsalpha needs."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val_mse",
@@ -152,21 +178,11 @@ class NewsalphaCLI(LightningCLI):
 
 
 def _one_line(message: str) -> str:
-    """The useful line of a jsonargparse error: the offending key, no usage, no nesting."""
-    text = " ".join(str(message).split())
-    for pattern in (
-        r'No action for key "([^"]+)"',
-        r"Unrecognized arguments: (\S+)",
-        r'Key "([^"]+)" is required',
-        r"Parser key \"([^\"]+)\"",
-    ):
-        found = re.search(pattern, text)
-        if found:
-            key = found.group(1)
-            if "No action" in pattern or "Unrecognized" in pattern:
-                return f"unknown config key '{key}'"
-            break
-    return text[:400]
+    """A jsonargparse error as one line: it already names the key ('does not accept option model.lorra',
+    'unrecognized arguments: --model.foo', 'Parser key "model.lr": Expected a float'); drop nested detail."""
+    text = " ".join(str(message).split()) or "invalid arguments"
+    text = re.sub(r"^error: ", "", text)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def run_lightning_cli(argv: Sequence[str]) -> None:

@@ -3,6 +3,9 @@ the language's traps, and the round trip through ``newsalpha synth`` and ``newsa
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,13 +173,16 @@ def test_bad_parameters_name_every_problem():
         make_market(**{**SMALL, "articles_per_session": 60}, signal=0.95, seed=1)
     with pytest.raises(ConfigError, match="unknown key 'tickers'.*'signal' must be"):
         synth_config_from_dict({"tickers": 3, "signal": "high"}, file="x.yaml")
+    kwargs, _ = synth_config_from_dict({"start": datetime.date(2024, 1, 2), "idio_vol": [0.01, 0.02]})
+    assert kwargs == {"start": "2024-01-02", "idio_vol": (0.01, 0.02)}
 
 
 def test_configs_in_repo_parse():
-    kwargs, output = load_synth_config("configs/synth/demo.yaml")
-    assert kwargs["signal"] > 0 and output["news_format"] == "parquet"
-    kwargs, _ = load_synth_config("configs/synth/null.yaml")
-    assert kwargs["signal"] == 0
+    folder = Path(__file__).resolve().parents[2] / "configs" / "synth"
+    configs = {p.stem: load_synth_config(p) for p in folder.glob("*.yaml")}
+    assert {"demo", "null"} <= set(configs)
+    assert configs["demo"][0]["signal"] > 0 and configs["demo"][1]["news_format"] == "parquet"
+    assert configs["null"][0]["signal"] == 0
 
 
 def test_cli_synth_then_pairs_round_trip(tmp_path, capsys):

@@ -181,3 +181,27 @@ def test_dollar_neutral_book_ignores_a_common_shift(data, shift):
     a = cross_sectional_backtest(signal, returns, n_quantiles=n_q).daily["gross"]
     b = cross_sectional_backtest(signal, returns.assign(ret=returns["ret"] + shift), n_quantiles=n_q).daily["gross"]
     np.testing.assert_allclose(b, a, atol=1e-12)
+
+
+def test_panel_from_predictions_equals_signal_table_then_panel():
+    from evaluation.backtest import build_panel, panel_from_predictions
+
+    rng = np.random.default_rng(3)
+    preds = pd.DataFrame(
+        {
+            "session": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 6, 80), unit="D"),
+            "ticker": rng.choice(list("ABCDEFG"), 80),
+            "prediction": rng.standard_normal(80),
+        }
+    )
+    preds.loc[5, "prediction"] = np.nan
+    cal = pd.date_range("2023-12-25", periods=20, freq="D")
+    returns = pd.MultiIndex.from_product([cal, list("ABCDEFGH")], names=["session", "ticker"]).to_frame(index=False)
+    returns = returns.assign(ret=rng.standard_normal(len(returns))).iloc[3:]
+    a, dropped_a = panel_from_predictions(preds, returns)
+    b, dropped_b = build_panel(signal_table(preds), returns)
+    pd.testing.assert_index_equal(a.sessions, b.sessions)
+    pd.testing.assert_index_equal(a.tickers, b.tickers)
+    np.testing.assert_allclose(a.signal, b.signal)
+    np.testing.assert_allclose(a.ret, b.ret)
+    assert len(dropped_a) == len(dropped_b)

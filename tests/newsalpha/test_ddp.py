@@ -14,12 +14,9 @@ from tests.newsalpha.fit_fixtures import fit_args, quiet_env, tiny_backbone, tin
 
 pytestmark = pytest.mark.slow
 
-# No shuffling and no length grouping: then DistributedSampler hands rank r the rows r, r+2, ... of the same
-# sequence, and the two half-batches of 4 together are exactly the single process's batch of 8.
-COMMON = (
-    "--data.shuffle", "false", "--data.group_by_length", "false", "--trainer.max_epochs", "2",
-    "--trainer.num_sanity_val_steps", "0", "--trainer.gradient_clip_val", "1.0",
-)  # fmt: skip
+# Shuffled, length-grouped batches (the defaults): the two processes' half-batches of 4 together are exactly
+# the single process's batch of 8 (the sampler builds global batches from one seeded order).
+COMMON = ("--trainer.max_epochs", "2", "--trainer.num_sanity_val_steps", "0", "--trainer.gradient_clip_val", "1.0")
 
 
 def _fit(args: list[str]) -> subprocess.CompletedProcess:

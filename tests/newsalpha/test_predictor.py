@@ -88,6 +88,7 @@ def test_round_trip_matches_module(exported):
     assert isinstance(got, np.ndarray) and got.dtype == np.float64 and got.shape == (len(TEXTS),)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
     assert np.std(got) > 1e-4  # the texts really get different predictions
+    assert out.stat().st_mode & 0o777 == 0o755  # readable by others, not left private by mkdtemp
 
 
 def test_lora_is_merged_not_dropped(exported, bert_dir):
@@ -113,6 +114,17 @@ def test_metadata_describes_the_model(exported, bert_dir):
     assert meta["pretraining_cutoff"] is None  # a home-made backbone: unknown
     assert meta["head"] == {"layers": ["dropout", "linear"]}
     assert meta["newsalpha_version"] and meta["created_at"]
+
+
+def test_bfloat16_is_close_to_float32(exported):
+    _, out = exported
+    exact = NewsReturnPredictor.from_pretrained(out, device="cpu").predict(TEXTS)
+    fast = NewsReturnPredictor.from_pretrained(out, device="cpu", dtype="bfloat16")
+    assert next(fast.model_.parameters()).dtype == torch.bfloat16
+    got = fast.predict(TEXTS)
+    assert got.dtype == np.float64
+    # bf16 keeps ~3 significant digits: compare on the scale of the spread of the predictions
+    assert np.max(np.abs(got - exact)) < 0.1 * np.std(exact) + 1e-6
 
 
 def test_list_series_and_frame_agree(exported):
@@ -174,6 +186,8 @@ def test_estimator_manners(exported):
         p.predict(["x"])
     with pytest.raises(ConfigError, match="batch_size"):
         NewsReturnPredictor(batch_size=0).load(out)
+    with pytest.raises(ConfigError, match="dtype must be one of"):
+        NewsReturnPredictor(dtype="int3").load(out)
     with pytest.raises(ConfigError, match="not a torch device"):
         NewsReturnPredictor(device="gpu-please").load(out)
     if not torch.cuda.is_available():

@@ -1,0 +1,141 @@
+"""``newsalpha fit | validate | test | predict`` end to end on a tiny random BERT and a tiny pairs folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from data_pipelines.contracts import PREDICTION_COLUMNS
+from newsalpha.cli import main
+from newsalpha.model import NewsRegressor
+from tests.newsalpha.fit_fixtures import fit_args, tiny_backbone, tiny_pairs
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One fit (2 epochs, overrides on the command line), shared by the tests below."""
+    root = tmp_path_factory.mktemp("cli")
+    backbone, pairs = tiny_backbone(root / "bb"), tiny_pairs(root / "pairs")
+    run = root / "run"
+    rc = main(
+        ["fit", *fit_args(backbone, pairs, run, "--model.pooling", "first", "--data.template", "{ticker}: {text}")]
+    )
+    assert rc == 0
+    return {"backbone": backbone, "pairs": pairs, "run": run, "root": root}
+
+
+def test_fit_writes_run_folder(fitted) -> None:
+    run = fitted["run"]
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((run / "checkpoints").glob("best-*.ckpt"))) == 1
+    assert (run / "quarantine.parquet").is_file() and len(pd.read_parquet(run / "quarantine.parquet")) == 2
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["pooling"] == "first"  # the dotted override is in the saved, resolved config
+    assert config["data"]["template"] == "{ticker}: {text}"
+    metrics = pd.read_csv(next((run / "logs").glob("version_*/metrics.csv")))
+    for name in ("val_mse", "val_r2_zero", "val_r2_mean", "val_ic", "val_rank_ic", "train_loss"):
+        assert metrics[name].notna().any(), name
+    assert metrics["val_mse"].dropna().shape[0] == 2  # one validation per epoch
+
+
+def test_checkpoint_describes_itself(fitted) -> None:
+    ckpt = torch.load(fitted["run"] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    pairs = pd.read_parquet(fitted["pairs"] / "pairs.parquet")
+    train = pairs.loc[pairs["split"] == "train", "exret_h1"].dropna()
+    stats = ckpt["hyper_parameters"]["target_stats"]
+    assert stats["mean"] == pytest.approx(train.mean()) and stats["std"] == pytest.approx(train.std())
+    assert stats["target"] == "exret_h1" and len(stats["pairs_sha256"]) == 64
+    assert float(ckpt["state_dict"]["target_std"]) == pytest.approx(train.std())
+    model = NewsRegressor.load_from_checkpoint(fitted["run"] / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert model.hparams.pooling == "first" and float(model.target_mean) == pytest.approx(train.mean())
+
+
+def test_predict_writes_predictions(fitted) -> None:
+    run, ckpt = fitted["run"], fitted["run"] / "checkpoints" / "last.ckpt"
+    args = fit_args(fitted["backbone"], fitted["pairs"], run, "--data.template", "{ticker}: {text}")
+    assert main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(ckpt)]) == 0
+    preds = pd.read_parquet(run / "predictions.parquet")
+    assert list(preds.columns) == list(PREDICTION_COLUMNS)
+    pairs = pd.read_parquet(fitted["pairs"] / "pairs.parquet")
+    test = pairs[(pairs["split"] == "test") & pairs["exret_h1"].notna()]
+    assert sorted(preds["article_id"]) == sorted(test["article_id"])
+    assert (preds["split"] == "test").all()
+    merged = preds.merge(test, on="article_id")
+    assert merged["target"].to_numpy() == pytest.approx(merged["exret_h1"].to_numpy())
+    # the prediction is the checkpoint's model applied to the templated text, in return units
+    model = NewsRegressor.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    row = merged.iloc[0]
+    enc = model.tokenizer([f"{row['ticker_x']}: {row['text']}"], truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        expected = float(model.to_returns(model(enc["input_ids"], enc["attention_mask"]))[0])
+    assert row["prediction"] == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert args  # the same arguments fit used are valid for predict as well
+    assert main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(ckpt)]) == 0
+    assert (run / "config_test.yaml").is_file()
+
+
+def test_print_config(fitted, capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", str(REPO / "configs/fit/minilm_lora.yaml"), "--model.lr", "0.5", "--print_config"])
+    assert done.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["lr"] == 0.5 and printed["model"]["backbone"] == "minilm"
+    assert printed["checkpoint"]["monitor"] == "val_mse"
+
+
+@pytest.mark.parametrize("name", ["minilm_lora", "minilm_full", "smollm2_lora", "gpu"])
+def test_shipped_configs_parse(name: str, capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", str(REPO / f"configs/fit/{name}.yaml"), "--print_config"])
+    assert done.value.code == 0
+    assert "model:" in capsys.readouterr().out
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in err if line.startswith("newsalpha:")]
+    assert len(err) == 1
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expect"),
+    [
+        (("--model.backbone", "/no/such/model"), "could not be loaded"),
+        (("--data.target", "exret_h9"), "exret_h9"),
+        (("--model.lorra", "3"), "--model.lorra"),
+        (("--trainer.max_epochz", "3"), "max_epochz"),
+        (("--data.template", "{published_at}: {text}"), "never a date"),
+    ],
+)
+def test_bad_inputs_exit_2_with_one_line(fitted, capsys, extra, expect) -> None:
+    capsys.readouterr()
+    args = fit_args(fitted["backbone"], fitted["pairs"], fitted["root"] / "bad", *extra)
+    assert main(["fit", *args]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "usage:" not in captured.err
+    lines = [line for line in captured.err.strip().splitlines() if line.startswith("newsalpha: error:")]
+    assert len(lines) == 1 and expect in lines[0]
+
+
+def test_wrong_key_in_yaml_and_empty_split(fitted, capsys, tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(f"model:\n  backbone: {fitted['backbone']}\n  learning_rate: 0.1\ndata:\n  pairs_dir: {tmp_path}\n")
+    capsys.readouterr()
+    assert main(["fit", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model.learning_rate" in err
+    pairs = pd.read_parquet(fitted["pairs"] / "pairs.parquet")
+    pairs[pairs["split"] != "test"].to_parquet(tmp_path / "pairs.parquet", index=False)
+    args = fit_args(fitted["backbone"], tmp_path, tmp_path / "run")
+    assert main(["predict", *args]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.startswith("newsalpha: error:")]
+    assert len(lines) == 1 and "split 'test'" in lines[0] and "pairs.parquet" in lines[0]

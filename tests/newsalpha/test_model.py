@@ -1,0 +1,123 @@
+"""NewsRegressor: fine-tuning modes, head, loss, metrics on the return scale, optimiser set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from data_pipelines.errors import ConfigError
+from newsalpha.model import NewsRegressor, regression_metrics
+from tests.newsalpha.fit_fixtures import tiny_backbone
+
+torch.set_num_threads(1)
+STATS = {"mean": 0.001, "std": 0.02}
+
+
+@pytest.fixture(scope="module")
+def backbone(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tiny_backbone(tmp_path_factory.mktemp("model") / "bb"))
+
+
+def _batch(model: NewsRegressor) -> dict:
+    enc = model.tokenizer(["profit beats guidance", "loss misses the forecast badly again"], padding=True)
+    return {
+        "input_ids": torch.tensor(enc["input_ids"]),
+        "attention_mask": torch.tensor(enc["attention_mask"]),
+        "target": torch.tensor([0.5, -1.0]),
+        "article_id": ["a", "b"],
+        "ticker": ["X", "Y"],
+        "session": ["2020-01-02", "2020-01-03"],
+        "split": ["test", "test"],
+    }
+
+
+def test_regression_metrics_by_hand() -> None:
+    y = np.array([1.0, -1.0, 2.0, 0.0])
+    p = np.array([0.5, -0.5, 1.0, 0.0])
+    m = regression_metrics(p, y, train_mean=1.0)
+    sse = 0.25 + 0.25 + 1.0
+    assert m["mse"] == pytest.approx(sse / 4)
+    assert m["r2_zero"] == pytest.approx(1 - sse / 6.0)
+    assert m["r2_mean"] == pytest.approx(1 - sse / (0 + 4 + 1 + 1))
+    assert m["ic"] == pytest.approx(1.0)  # p = y / 2
+    assert m["rank_ic"] == pytest.approx(1.0)
+    assert np.isnan(regression_metrics(np.zeros(4), y, 0.0)["ic"])
+
+
+def test_lora_trains_only_adapters_and_head(backbone: str) -> None:
+    model = NewsRegressor(backbone=backbone, finetune="lora", lora={"r": 2, "lora_alpha": 4}, target_stats=STATS)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
+    assert any("query" in n for n in trainable) and any("value" in n for n in trainable)  # BERT defaults
+    assert model.hparams.lora == {"r": 2, "lora_alpha": 4}
+    assert model.training and model.backbone.training  # from_pretrained's eval mode is undone
+
+
+def test_full_and_frozen(backbone: str) -> None:
+    full = NewsRegressor(backbone=backbone, finetune="full")
+    frozen = NewsRegressor(backbone=backbone, finetune="frozen")
+    n_params = sum(p.numel() for p in full.parameters())
+    assert sum(p.numel() for p in full.parameters() if p.requires_grad) == n_params
+    assert [n for n, p in frozen.named_parameters() if p.requires_grad] == ["head.1.weight", "head.1.bias"]
+    batch = _batch(frozen)
+    loss = frozen._loss(frozen(batch["input_ids"], batch["attention_mask"]), batch["target"])
+    loss.backward()
+    assert frozen.head[1].weight.grad is not None
+
+
+def test_predictions_in_return_units(backbone: str) -> None:
+    model = NewsRegressor(backbone=backbone, target_stats=STATS, head_dropout=0.0).eval()
+    batch = _batch(model)
+    with torch.no_grad():
+        z = model(batch["input_ids"], batch["attention_mask"])
+        out = model.predict_step(batch, 0)
+    assert z.shape == (2,)
+    np.testing.assert_allclose(out["prediction"], z.double().numpy() * 0.02 + 0.001, rtol=1e-6)
+    np.testing.assert_allclose(out["target"], [0.5 * 0.02 + 0.001, -1.0 * 0.02 + 0.001], rtol=1e-6)
+    assert out["article_id"] == ["a", "b"] and out["split"] == ["test", "test"]
+    # padding does not change a text's prediction (mean pooling over real tokens only)
+    one = model.tokenizer(["profit beats guidance"])
+    with torch.no_grad():
+        alone = model(torch.tensor(one["input_ids"]), torch.tensor(one["attention_mask"]))
+    assert float(alone[0]) == pytest.approx(float(z[0]), abs=1e-5)
+
+
+def test_huber_loss(backbone: str) -> None:
+    model = NewsRegressor(backbone=backbone, loss="huber", huber_delta=0.5)
+    pred, target = torch.tensor([0.0, 2.0]), torch.tensor([0.1, 0.0])
+    expected = (0.5 * 0.1**2 + 0.5 * (2.0 - 0.25)) / 2
+    assert float(model._loss(pred, target)) == pytest.approx(expected)
+
+
+def test_optimizer_groups_and_warmup(backbone: str) -> None:
+    model = NewsRegressor(backbone=backbone, lr=1e-4, head_lr=1e-2, warmup_ratio=0.1, schedule="linear")
+    model._trainer = SimpleNamespace(estimated_stepping_batches=100)
+    conf = model.configure_optimizers()
+    opt, sched = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    head_ids = {id(p) for p in model.head.parameters()}
+    head_groups = [g for g in opt.param_groups if any(id(p) in head_ids for p in g["params"])]
+    assert head_groups and all(g["initial_lr"] == 1e-2 for g in head_groups)
+    assert {g["initial_lr"] for g in opt.param_groups} == {1e-4, 1e-2}
+    assert opt.param_groups[0]["lr"] == 0.0  # warm-up starts at zero
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-4)  # end of warm-up (10 % of 100 steps)
+    for _ in range(45):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-4 * 45 / 90)
+    assert conf["lr_scheduler"]["interval"] == "step"
+
+
+def test_bad_settings_raise_config_errors(backbone: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pooling"):
+        NewsRegressor(backbone=backbone, pooling="max")
+    with pytest.raises(ConfigError, match="model.lora"):
+        NewsRegressor(backbone=backbone, lora={"rank": 4})
+    with pytest.raises(ConfigError, match="could not be loaded"):
+        NewsRegressor(backbone=str(tmp_path / "no_such_model"))
