@@ -109,7 +109,8 @@ def signal_table(
     require_columns(predictions, ("session", "ticker", "prediction"), what="predictions")
     df = predictions.loc[predictions["prediction"].notna(), ["session", "ticker", "prediction"]]
     if decay_halflife is None:
-        return _cell_means(df)
+        out = df.groupby(["session", "ticker"], sort=True, observed=True)["prediction"].mean()
+        return out.rename("signal").reset_index()
     if not decay_halflife > 0:
         raise ConfigError(f"decay_halflife must be a positive number of sessions, not {decay_halflife!r}")
     grid = pd.Index(df["session"].unique())
@@ -128,25 +129,6 @@ def signal_table(
     out = pd.DataFrame(np.where(keep, decayed, np.nan), index=grid, columns=sums.columns)
     out.index.name, out.columns.name = "session", "ticker"
     return out.stack().dropna().rename("signal").reset_index()
-
-
-def _cell_means(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean prediction per (session, ticker), via integer cell keys (a groupby on millions of rows is slow)."""
-    s_codes, sessions = pd.factorize(df["session"], sort=True)
-    t_codes, tickers = pd.factorize(df["ticker"], sort=True)
-    width = max(len(tickers), 1)
-    key = s_codes.astype(np.int64) * width + t_codes
-    x = df["prediction"].to_numpy(float)
-    if len(sessions) * width <= 4 * len(df) + 1_000_000:  # dense enough: count every cell, already in order
-        n = np.bincount(key, minlength=len(sessions) * width)
-        cells = np.flatnonzero(n)
-        mean = np.bincount(key, x, len(sessions) * width)[cells] / n[cells]
-    else:
-        cell, cells = pd.factorize(key, sort=True)
-        mean = np.bincount(cell, x, len(cells)) / np.bincount(cell, minlength=len(cells))
-    return pd.DataFrame(
-        {"session": sessions.take(cells // width), "ticker": tickers.take(cells % width), "signal": mean}
-    )
 
 
 def _codes_in(values: pd.Series, index: pd.Index) -> np.ndarray:

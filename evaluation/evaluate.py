@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+import types
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -326,3 +329,14 @@ def _headline(daily, ic, ric, ts_ic: dict, lags: int, horizon: int, n_trials: in
     m["n_sessions"] = int(len(daily))
     m["n_sessions_traded"] = int(((daily["n_long"] + daily["n_short"]) > 0).sum())
     return m
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``evaluation.evaluate(predictions, returns, ...)`` call :func:`evaluate` while the submodule of the
+    same name stays importable (``from evaluation.evaluate import Evaluation``)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Evaluation:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

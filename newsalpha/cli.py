@@ -58,6 +58,8 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger("lightning.pytorch").propagate = False  # Lightning prints its own lines; no duplicates
+    logging.getLogger("lightning").propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

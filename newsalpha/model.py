@@ -96,6 +96,10 @@ class NewsRegressor(pl.LightningModule):
         Decay after warm-up.
     trust_remote_code : bool
         Allow code from the backbone's repository; only when the config asks for it.
+    init_head : str, optional
+        A predictor folder (``newsalpha export``) whose merged backbone is usually also ``backbone``: its head
+        initialises this head, rescaled to this run's target scaling, so a child generation starts predicting
+        exactly what its parent predicted.
     target_stats : dict, optional
         ``{"mean", "std", ...}`` of the training target; the CLI links it from the DataModule.
     """
@@ -115,6 +119,7 @@ class NewsRegressor(pl.LightningModule):
         warmup_ratio: float = 0.06,
         schedule: Literal["linear", "cosine", "constant"] = "linear",
         trust_remote_code: bool = False,
+        init_head: str | None = None,
         target_stats: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -131,6 +136,8 @@ class NewsRegressor(pl.LightningModule):
         stats = target_stats or {"mean": 0.0, "std": 1.0}
         self.register_buffer("target_mean", torch.tensor(float(stats["mean"]), dtype=torch.float64))
         self.register_buffer("target_std", torch.tensor(float(stats["std"]), dtype=torch.float64))
+        if init_head:
+            self._init_head_from(init_head, float(stats["mean"]), float(stats["std"]))
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"val": [], "test": []}
         self.train()  # from_pretrained leaves the backbone in eval mode (no dropout); Lightning keeps that state
 
@@ -156,6 +163,27 @@ class NewsRegressor(pl.LightningModule):
             log.warning("model.lora is ignored because finetune is '%s'", finetune)
         if finetune == "frozen":
             self.backbone.requires_grad_(False)
+
+    def _init_head_from(self, folder: str, mean: float, std: float) -> None:
+        """Copy a predictor's head, rescaled so that ``head(x) * std + mean`` equals the parent's prediction."""
+        from pathlib import Path
+
+        from safetensors.torch import load_file
+
+        from data_pipelines.errors import CheckpointError
+        from newsalpha.predictor import HEAD_FILE, read_metadata
+
+        meta = read_metadata(folder)
+        try:
+            state = load_file(str(Path(folder) / HEAD_FILE))
+            linear = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("1.")}
+            scale = float(meta["target_std"]) / std
+            self.head[1].weight.data.copy_(linear["weight"] * scale)
+            self.head[1].bias.data.copy_(
+                (linear["bias"] * float(meta["target_std"]) + float(meta["target_mean"]) - mean) / std
+            )
+        except (KeyError, RuntimeError, OSError) as err:
+            raise CheckpointError(f"{folder}: cannot initialise the head from this predictor ({err})") from None
 
     # -- forward ----------------------------------------------------------------------------------------------
 

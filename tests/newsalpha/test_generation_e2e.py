@@ -1,0 +1,135 @@
+"""A whole generation with tiny random models: parent -> agent telemetry -> child -> DM test -> lineage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from data_pipelines.synthetic import make_market
+from newsalpha.cli import main as cli_main
+from tests.newsalpha.fit_fixtures import fit_args, tiny_backbone, tiny_pairs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("parent")
+    backbone = tiny_backbone(root / "backbone")
+    pairs = tiny_pairs(root / "pairs")
+    assert cli_main(["fit", *fit_args(backbone, pairs, root / "fit")]) == 0
+    ckpt = sorted((root / "fit" / "checkpoints").glob("best-*.ckpt"))[-1]
+    assert cli_main(["export", "--ckpt", str(ckpt), "--out", str(root / "predictor")]) == 0
+    return root / "predictor"
+
+
+def test_child_starts_from_parent_predictions(parent):
+    from newsalpha.model import NewsRegressor
+    from newsalpha.predictor import NewsReturnPredictor
+
+    texts = ["profit beats guidance", "loss misses demand weak", "record quarter"]
+    want = NewsReturnPredictor.from_pretrained(parent).predict(texts)
+    child = NewsRegressor(
+        backbone=str(parent),
+        finetune="full",
+        head_dropout=0.0,
+        init_head=str(parent),
+        target_stats={"mean": 0.003, "std": 0.05},
+    ).eval()
+    batch = child.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        got = child.to_returns(child(batch["input_ids"], batch["attention_mask"])).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+
+
+def test_generation_from_telemetry(parent, tmp_path):
+    from newsalpha.telemetry import Telemetry
+
+    market = make_market(n_tickers=4, n_sessions=40, articles_per_session=4, signal=0.3, seed=3)
+    market.prices.to_parquet(tmp_path / "prices.parquet", index=False)
+    store = Telemetry(tmp_path / "telemetry.db")
+    for _, row in market.news.iterrows():
+        env = {
+            "news": [
+                {
+                    "article_id": row.article_id,
+                    "published_at": str(row.published_at),
+                    "text": row.text,
+                    "ticker": row.ticker,
+                }
+            ],
+            "market": {},
+        }
+        store.log("agent-0", 0, row.published_at, env, {row.ticker: 0.0})
+    cfg = {
+        "pairs": {
+            "prices": {"kind": "file", "path": "prices.parquet"},
+            "labels": {"horizons": [1], "benchmark": "MKT", "min_beta_obs": 20},
+            "splits": {"fractions": [0.5, 0.2, 0.3]},
+        },
+        "fit": {
+            "model": {"finetune": "lora", "lora": {"r": 4, "lora_alpha": 8}, "lr": 1e-2, "head_dropout": 0.0},
+            "data": {"batch_size": 8, "max_length": 32},
+            "trainer": {
+                "max_epochs": 1,
+                "accelerator": "cpu",
+                "devices": 1,
+                "enable_progress_bar": False,
+                "enable_model_summary": False,
+            },
+        },
+        "target": "exret_h1",
+        "level": 0.05,
+    }
+    (tmp_path / "gen.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "gen1"
+    code = cli_main(
+        [
+            "generation",
+            "--parent",
+            str(parent),
+            "--telemetry",
+            str(tmp_path / "telemetry.db"),
+            "--config",
+            str(tmp_path / "gen.yaml"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    record = json.loads((out / "generation.json").read_text())
+    assert record["generation"] == 1 and record["parent"] == str(parent)
+    assert record["promoted"] == (record["dm_stat"] > 0 and record["dm_pvalue"] < 0.05)
+    assert record["n_test"] > 0 and len(record["pairs_sha256"]) == 64
+    lineage = json.loads((tmp_path / "lineage.json").read_text())
+    assert [r["generation"] for r in lineage] == [1]
+    pairs = pd.read_parquet(out / "pairs" / "pairs.parquet")
+    assert set(pairs["article_id"]) <= set(market.news["article_id"])
+    from newsalpha.predictor import NewsReturnPredictor
+
+    assert NewsReturnPredictor.from_pretrained(out / "child").predict(["profit beats"]).shape == (1,)
+
+
+def test_generation_bad_parent_is_one_line(tmp_path, capsys):
+    (tmp_path / "gen.yaml").write_text("pairs: {}\nfit: {}\n")
+    code = cli_main(
+        [
+            "generation",
+            "--parent",
+            str(tmp_path / "nope"),
+            "--telemetry",
+            str(tmp_path / "t.db"),
+            "--config",
+            str(tmp_path / "gen.yaml"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "nope" in err
