@@ -285,6 +285,19 @@ def default_lora_targets(model: Any) -> list[str]:
     return list(targets)
 
 
+def _predictor_cutoff(folder: Path) -> str | None:
+    """A backbone that is an exported predictor has also read its own training window (a parent generation):
+    its cutoff is the later of the parent's pretraining cutoff and the end of the parent's training data."""
+    import json
+
+    try:
+        meta = json.loads((folder / "newsalpha.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    dates = [str(d)[:10] for d in (meta.get("pretraining_cutoff"), meta.get("train_end")) if d]
+    return max(dates) if dates else None
+
+
 def pretraining_cutoff(name_or_path: str) -> str | None:
     """The latest date of text the backbone may have seen in pretraining (ISO), or None when unknown.
 
@@ -297,6 +310,8 @@ def pretraining_cutoff(name_or_path: str) -> str | None:
         if canonical.lower() == key.lower() or name.rstrip("/").lower().endswith(key.split("/")[-1].lower()):
             return cutoff
     path = Path(name).expanduser()
+    if (path / "newsalpha.json").is_file():
+        return _predictor_cutoff(path)
     if path.exists():
         resolved = path.resolve()
         if resolved == (cache_dir() / SMOLLM2_CACHE_NAME).resolve():

@@ -133,3 +133,14 @@ def test_generation_bad_parent_is_one_line(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "nope" in err
+
+
+def test_child_cutoff_includes_parent_training_window(parent):
+    from newsalpha.backbones import pretraining_cutoff
+    from newsalpha.predictor import read_metadata
+
+    meta = read_metadata(parent)
+    assert meta["train_end"]
+    assert pretraining_cutoff(str(parent)) == max(
+        str(meta["train_end"])[:10], str(meta.get("pretraining_cutoff") or "")[:10]
+    )
