@@ -524,24 +524,21 @@ def forward_returns(market: SyntheticMarket, horizon: int = 1, calendar: str = "
     DataFrame
         article_id, ticker, ``ret_h{h}`` and ``exret_h{h}`` (minus the benchmark ``market.info`` names).
     """
-    px = market.prices
-    dates = np.sort(px["date"].unique())
-    sessions = session_prints(calendar, dates[0], dates[-1])
+    wide_o = market.prices.pivot(index="date", columns="ticker", values="open")
+    wide_c = market.prices.pivot(index="date", columns="ticker", values="close")
+    sessions = session_prints(calendar, wide_o.index[0], wide_o.index[-1])
+    if not sessions.index.equals(pd.DatetimeIndex(wide_o.index).as_unit("ns")):
+        raise ConfigError(f"the market's price dates are not the {calendar} sessions")
     aligned = align_to_prints(market.news["published_at"], sessions)
     p = 2 * aligned["entry_pos"].to_numpy() + (aligned["entry_kind"].to_numpy() == "close")
-    bench = market.info.get("params", {}).get("benchmark", "MKT")
+    inter = np.empty((2 * len(wide_o), wide_o.shape[1]))  # the print sequence: open0, close0, open1, ...
+    inter[0::2], inter[1::2] = wide_o.to_numpy(), wide_c.to_numpy()
+    j = wide_o.columns.get_indexer(market.news["ticker"])
+    b = wide_o.columns.get_loc(market.info.get("params", {}).get("benchmark", "MKT"))
+    ret = inter[p + 2 * horizon, j] / inter[p, j] - 1.0
+    bench = inter[p + 2 * horizon, b] / inter[p, b] - 1.0
     out = {"article_id": market.news["article_id"], "ticker": market.news["ticker"]}
-    rets = {}
-    for name, col in (("ret", "ticker"), ("bench", None)):
-        tick = market.news["ticker"] if col else pd.Series(bench, index=market.news.index)
-        wide_o = px.pivot(index="date", columns="ticker", values="open")
-        wide_c = px.pivot(index="date", columns="ticker", values="close")
-        inter = np.empty((2 * len(wide_o), wide_o.shape[1]))
-        inter[0::2], inter[1::2] = wide_o.to_numpy(), wide_c.to_numpy()
-        j = wide_o.columns.get_indexer(tick)
-        rets[name] = inter[p + 2 * horizon, j] / inter[p, j] - 1.0
-    out[f"ret_h{horizon}"] = rets["ret"]
-    out[f"exret_h{horizon}"] = rets["ret"] - rets["bench"]
+    out[f"ret_h{horizon}"], out[f"exret_h{horizon}"] = ret, ret - bench
     return pd.DataFrame(out)
 
 
