@@ -6,7 +6,9 @@ nothing; the report renders :class:`Evaluation`.
 
 The verdict tests the **net** long-short mean (after ``cost_bps`` per side) with a Newey-West t-statistic,
 ``max(horizon - 1, floor(4 (n/100)^(2/9)))`` lags, two-sided at ``level``: "significant after costs"
-needs ``p < level`` and a positive mean.
+needs ``p < level`` and a positive mean. In time-series mode (one asset) the tested series is the net timing
+return *minus buy-and-hold* of the asset (``timing_*`` metrics, ``daily.hold``): a model that is always long a
+rising index earns the index's drift, which is not evidence that it read the news.
 """
 
 from __future__ import annotations
@@ -192,6 +194,19 @@ def _verdict(mean_net: float, t_net: float, p_net: float, level: float, cost_bps
     return f"{text} at {cost_bps:g} bp per side ({detail}).", False
 
 
+def _timing_verdict(m: dict, level: float, cost_bps: float) -> tuple[str, bool]:
+    """Time-series mode: the net timing return in excess of buy-and-hold, tested with Newey-West."""
+    pct = f"{level * 100:g}%"
+    mean, t, p = m["timing_mean"], m["timing_tstat"], m["timing_pvalue"]
+    detail = f"Newey-West t = {t:.2f}, p = {p:.3g}" if np.isfinite(t) else "the test is undefined"
+    mean_bp = f"{mean * 1e4:.2f} bp" if np.isfinite(mean) else "no"
+    if np.isfinite(p) and p < level and mean > 0:
+        text = f"significant after costs at {pct}: timing beats holding the asset by {mean_bp} per session"
+        return f"{text} at {cost_bps:g} bp per side ({detail}).", True
+    text = f"no evidence that timing beats holding the asset after costs at {pct}: net excess {mean_bp} per session"
+    return f"{text} at {cost_bps:g} bp per side ({detail}).", False
+
+
 def _check_options(mode: str, horizon: int, level: float, n_trials: int) -> None:
     if mode not in ("cross_section", "time_series"):
         raise ConfigError(f"mode must be 'cross_section' or 'time_series', not {mode!r}")
@@ -302,7 +317,17 @@ def evaluate(
     m["baselines"] = {
         name: _baseline_metrics(preds, frame, rets, target_col, lags, opts) for name, frame in (baselines or {}).items()
     }
-    m["verdict"], m["significant"] = _verdict(m["ls_mean_net"], m["ls_tstat_net"], m["ls_pvalue_net"], level, cost_bps)
+    if mode == "time_series":
+        # Timing must beat simply holding the asset: a model that is always long a rising index is not a signal.
+        hold = rets.groupby("session")["ret"].mean() / int(horizon)
+        daily["hold"] = hold.reindex(daily["session"].to_numpy()).to_numpy(float)
+        m.update(_tstat_metrics("timing", daily["net"] - daily["hold"], lags))
+        m["hold_sharpe"] = stats.sharpe(daily["hold"], stats.TRADING_DAYS / horizon)
+        m["verdict"], m["significant"] = _timing_verdict(m, level, cost_bps)
+    else:
+        m["verdict"], m["significant"] = _verdict(
+            m["ls_mean_net"], m["ls_tstat_net"], m["ls_pvalue_net"], level, cost_bps
+        )
     quantiles, per_year, cost_curve = _tables(daily, bt, int(horizon), cost_bps, lags)
     set_aside = pd.concat([quarantine, bt.dropped], ignore_index=True)[list(QUARANTINE_COLUMNS)]
     log.info("evaluated %d predictions over %d sessions: %s", len(preds), len(daily), m["verdict"])

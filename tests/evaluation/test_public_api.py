@@ -19,3 +19,18 @@ def test_evaluation_evaluate_is_callable_and_returns_evaluation():
     assert isinstance(ev, evaluation.Evaluation)
     assert ev.metrics["ic_mean"] > 0.3 and ev.metrics["n_sessions"] == 60
     assert {"session", "gross", "net"} <= set(ev.daily.columns)
+
+
+def test_time_series_verdict_needs_to_beat_buy_and_hold():
+    """Always long a rising asset earns its drift: significant long-short, but no timing skill."""
+    rng = np.random.default_rng(1)
+    sessions = pd.bdate_range("2017-01-02", periods=250)
+    rets = pd.DataFrame({"session": sessions, "ticker": "SPX", "ret": 0.002 + rng.normal(0, 0.004, 250)})
+    preds = pd.DataFrame({"session": sessions, "ticker": "SPX", "prediction": 0.001 + rng.normal(0, 1e-4, 250)})
+    ev = evaluation.evaluate(preds, rets, mode="time_series", cost_bps=1.0)
+    assert ev.metrics["ls_tstat_net"] > 3  # the drift
+    assert not ev.metrics["significant"] and "timing" in ev.metrics["verdict"]
+    assert abs(ev.metrics["timing_mean"]) < 1e-4
+    # a model that knows the sign of tomorrow's excess move does beat holding
+    smart = preds.assign(prediction=np.sign(rets["ret"] - 0.002))
+    assert evaluation.evaluate(smart, rets, mode="time_series", cost_bps=1.0).metrics["significant"]
