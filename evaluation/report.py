@@ -41,6 +41,8 @@ HEADLINE = [
     ("rank_ic_mean", "Rank IC mean (t)", ".4f", "rank_ic_tstat"),
     ("ls_mean", "Long-short mean per session, gross (t)", ".5f", "ls_tstat"),
     ("ls_mean_net", "Long-short mean per session, net (t)", ".5f", "ls_tstat_net"),
+    ("timing_mean", "Timing minus buy-and-hold per session, net (t)", ".5f", "timing_tstat"),
+    ("hold_sharpe", "Buy-and-hold Sharpe (time-series mode)", ".2f", None),
     ("ls_sharpe_gross", "Sharpe, gross (annualised)", ".2f", None),
     ("ls_sharpe_net", "Sharpe, net of costs", ".2f", None),
     ("ls_sharpe_ci", "Sharpe, net: 95% block-bootstrap interval", ".2f", None),
@@ -81,6 +83,8 @@ def headline_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """``(label, formatted value)`` rows of the headline metrics table."""
     rows = []
     for key, label, spec, paired in HEADLINE:
+        if key in ("timing_mean", "hold_sharpe") and key not in metrics:
+            continue  # cross-sectional runs have no buy-and-hold leg
         text = fmt(metrics.get(key), spec)
         if paired is not None:
             text += f" ({fmt(metrics.get(paired), '.2f' if 'tstat' in paired else '.3g')})"

@@ -230,6 +230,7 @@ SUMMARY_KEYS = (
     ("IC t (NW)", "ic_tstat", "{:+.2f}"),
     ("L-S t (NW)", "ls_tstat", "{:+.2f}"),
     ("Sharpe net", "ls_sharpe_net", "{:+.2f}"),
+    ("timing t vs hold (TS)", "timing_tstat", "{:+.2f}"),
     ("OOS R2 vs 0", "oos_r2_zero", "{:+.4f}"),
     ("hit rate", "hit_rate", "{:.3f}"),
     ("predictions", "n_predictions", "{:d}"),
