@@ -144,3 +144,27 @@ def test_child_cutoff_includes_parent_training_window(parent):
     assert pretraining_cutoff(str(parent)) == max(
         str(meta["train_end"])[:10], str(meta.get("pretraining_cutoff") or "")[:10]
     )
+
+
+def test_survival_agent_example_runs(parent, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from newsalpha.telemetry import Telemetry
+
+    market = make_market(n_tickers=4, n_sessions=30, articles_per_session=3, signal=0.3, seed=5)
+    (tmp_path / "m").mkdir()
+    market.news.to_parquet(tmp_path / "m" / "news.parquet", index=False)
+    market.prices.to_parquet(tmp_path / "m" / "prices.parquet", index=False)
+    path = Path(__file__).resolve().parents[2] / "examples" / "survival_agent.py"
+    spec = importlib.util.spec_from_file_location("survival_agent", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    db = tmp_path / "t.db"
+    args = ["--predictor", str(parent), "--market", str(tmp_path / "m"), "--telemetry", str(db), "--top-k", "1"]
+    assert example.main(args) == 0
+    out = capsys.readouterr().out
+    assert '"survived"' in out and "decision latency p50" in out
+    records = Telemetry(db).to_pandas()
+    assert len(records) > 0 and records["fitness"].notna().all()
+    assert example.main([*args[:2], "--market", str(tmp_path / "missing")]) == 2
