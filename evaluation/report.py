@@ -56,6 +56,8 @@ HEADLINE = [
     ("n_sessions", "Sessions", "d", None),
     ("n_predictions", "Predictions", "d", None),
 ]
+# Rows shown only when the metric exists (time-series mode adds the buy-and-hold comparison).
+OPTIONAL_HEADLINE = frozenset({"timing_mean", "hold_sharpe"})
 COMPARE = [
     ("mse", "MSE", ".3e"),
     ("ic_mean", "IC", ".4f"),
@@ -83,8 +85,8 @@ def headline_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """``(label, formatted value)`` rows of the headline metrics table."""
     rows = []
     for key, label, spec, paired in HEADLINE:
-        if key in ("timing_mean", "hold_sharpe") and key not in metrics:
-            continue  # cross-sectional runs have no buy-and-hold leg
+        if key in OPTIONAL_HEADLINE and key not in metrics:
+            continue
         text = fmt(metrics.get(key), spec)
         if paired is not None:
             text += f" ({fmt(metrics.get(paired), '.2f' if 'tstat' in paired else '.3g')})"

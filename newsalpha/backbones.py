@@ -288,11 +288,12 @@ def default_lora_targets(model: Any) -> list[str]:
 def _predictor_cutoff(folder: Path) -> str | None:
     """A backbone that is an exported predictor has also read its own training window (a parent generation):
     its cutoff is the later of the parent's pretraining cutoff and the end of the parent's training data."""
-    import json
+    from data_pipelines.errors import CheckpointError
+    from newsalpha.predictor import read_metadata
 
     try:
-        meta = json.loads((folder / "newsalpha.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = read_metadata(folder)
+    except CheckpointError:
         return None
     dates = [str(d)[:10] for d in (meta.get("pretraining_cutoff"), meta.get("train_end")) if d]
     return max(dates) if dates else None
@@ -304,13 +305,15 @@ def pretraining_cutoff(name_or_path: str) -> str | None:
     Recognises the short names, the Hugging Face ids (case-insensitive, also as the last parts of a local
     path) and the folders :func:`resolve_backbone` returns for the packaged models.
     """
+    from newsalpha.predictor import METADATA_FILE
+
     name = str(name_or_path).strip()
     canonical = ALIASES.get(name.lower(), name)
     for key, cutoff in PRETRAINING_CUTOFFS.items():
         if canonical.lower() == key.lower() or name.rstrip("/").lower().endswith(key.split("/")[-1].lower()):
             return cutoff
     path = Path(name).expanduser()
-    if (path / "newsalpha.json").is_file():
+    if (path / METADATA_FILE).is_file():
         return _predictor_cutoff(path)
     if path.exists():
         resolved = path.resolve()

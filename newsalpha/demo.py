@@ -19,7 +19,7 @@ import logging
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class Stage:
     argv: list[str] | Callable[[], list[str]]
     inputs: Sequence[Path]
     outputs: Sequence[Path]
-    after: Callable[[], None] | None = field(default=None, repr=False)
 
     def command(self) -> list[str]:
         return self.argv() if callable(self.argv) else list(self.argv)
@@ -82,8 +81,6 @@ class StageRunner:
         missing = [str(p) for p in stage.outputs if not p.exists()]
         if missing:
             raise NewsalphaError(f"demo stage '{study}: {stage.name}' did not write {', '.join(missing)}")
-        if stage.after:
-            stage.after()
         self.timings[f"{study}:{stage.name}"] = round(time.perf_counter() - t0, 1)
         write_json_atomic({"key": key, "argv": argv, "seconds": self.timings[f"{study}:{stage.name}"]}, record)
 
@@ -149,10 +146,9 @@ def model_stages(
     evaluate = Stage(
         "evaluate",
         ["evaluate", "--run", str(run), "--pairs", str(pairs), "--target", target, "--mode", mode],
-        [run / "predictions.parquet", *(run / "baselines").glob("*.parquet")],
+        _LazyGlob(run / "predictions.parquet", run / "baselines"),
         [run / "metrics.json", run / "report.html"],
     )
-    evaluate.inputs = _LazyGlob(run / "predictions.parquet", run / "baselines")
     return [fit, export, predict, baselines, evaluate]
 
 
@@ -185,6 +181,15 @@ QUICK_FIT = {
 }
 
 
+def _pairs_stage(config: Path, inputs: Sequence[Path], pairs: Path) -> Stage:
+    return Stage(
+        "pairs",
+        ["pairs", "--config", str(config), "--out", str(pairs)],
+        [config, *inputs],
+        [pairs / "pairs.parquet", pairs / "manifest.json"],
+    )
+
+
 def synth_stages(out: Path, quick: bool) -> list[Stage]:
     root = out / "synth"
     synth_cfg = CONFIGS / "synth" / "demo.yaml"
@@ -197,12 +202,7 @@ def synth_stages(out: Path, quick: bool) -> list[Stage]:
         Stage(
             "synth", ["synth", "--config", str(synth_cfg), "--out", str(market)], [synth_cfg], [market / "pairs.yaml"]
         ),
-        Stage(
-            "pairs",
-            ["pairs", "--config", str(market / "pairs.yaml"), "--out", str(pairs)],
-            [market / "pairs.yaml", *(market / f for f in ("news.parquet", "prices.parquet"))],
-            [pairs / "pairs.parquet", pairs / "manifest.json"],
-        ),
+        _pairs_stage(market / "pairs.yaml", [market / "news.parquet", market / "prices.parquet"], pairs),
     ]
     return stages + model_stages("synth", root, pairs, fit_cfg, "exret_h1", "cross_section", embedding=not quick)
 
@@ -214,14 +214,7 @@ def tweets_stages(out: Path, quick: bool) -> list[Stage]:
     if quick:
         fit_cfg = _derive(fit_cfg, out / "configs" / "fit_tweets_quick.yaml", QUICK_FIT)
     pairs = root / "pairs"
-    stages = [
-        Stage(
-            "pairs",
-            ["pairs", "--config", str(pairs_cfg), "--out", str(pairs)],
-            [pairs_cfg],
-            [pairs / "pairs.parquet", pairs / "manifest.json"],
-        )
-    ]
+    stages = [_pairs_stage(pairs_cfg, [], pairs)]
     return stages + model_stages("tweets", root, pairs, fit_cfg, "ret_h1", "time_series", embedding=False)
 
 

@@ -22,6 +22,8 @@ from data_pipelines.contracts import require_columns
 from data_pipelines.errors import ConfigError, DataContractError
 from evaluation.stats import max_drawdown, newey_west_tstat
 
+INITIAL_EQUITY = 1.0  # fitness is scale-free: weights are fractions of equity
+
 
 @dataclass
 class FitnessRecord:
@@ -140,31 +142,33 @@ class TradingFitness:
         first = int(acts["exec"].iloc[0])
         equity_path, costs, traded, alive_until = self._simulate(acts, first, last)
         closes = equity_path[(np.arange(first, last + 1) % 2) == 1]
-        start_equity = 1.0
-        daily = np.diff(np.concatenate([[start_equity], closes])) / np.concatenate([[start_equity], closes[:-1]])
-        daily = np.nan_to_num(daily)
+        before = np.concatenate([[INITIAL_EQUITY], closes[:-1]])
+        daily = np.nan_to_num((closes - before) / before)
         sd = daily.std(ddof=1) if len(daily) > 1 else 0.0
         sharpe = float(daily.mean() / sd * np.sqrt(self.periods_per_year)) if sd > 0 else 0.0
         n_sessions = len(closes)
         tstat = newey_west_tstat(daily)[1] if n_sessions > 2 and sd > 0 else 0.0
         return FitnessRecord(
-            net_return=float(closes[-1] / start_equity - 1),
+            net_return=float(closes[-1] / INITIAL_EQUITY - 1),
             sharpe=sharpe,
             max_drawdown=float(max_drawdown(pd.Series(daily))),
             turnover=float(traded / max(n_sessions, 1)),
             nw_tstat=float(tstat),
-            sessions_alive=int(min(alive_until, n_sessions)),
+            sessions_alive=int(alive_until),
             n_sessions=n_sessions,
-            survived=bool(alive_until >= n_sessions and np.min(equity_path) >= self.ruin * start_equity),
+            survived=bool(alive_until == n_sessions),  # ruin is the only way to stop before the end
             costs_paid=float(costs),
             final_equity=float(closes[-1]),
         )
 
     def _simulate(self, acts: pd.DataFrame, first: int, last: int) -> tuple[np.ndarray, float, float, int]:
-        """Walk the print timeline; returns equity at each print, costs, traded value / equity, sessions alive."""
+        """Walk the print timeline; returns equity at each print, costs, traded value / equity, sessions alive.
+
+        Sessions alive is the number of closes in the window unless the agent was ruined first.
+        """
         px = self.print_prices_
         shares = np.zeros(len(self.tickers_))
-        cash, costs, traded = 1.0, 0.0, 0.0
+        cash, costs, traded = INITIAL_EQUITY, 0.0, 0.0
         rate = self.cost_bps / 1e4
         cols = self.tickers_.get_indexer(acts["ticker"])
         by_print: dict[int, list[tuple[int, float]]] = {}
@@ -186,7 +190,7 @@ class TradingFitness:
                 traded += value / equity if equity > 0 else 0.0
                 shares = target
                 equity = cash + shares @ price
-            if not dead and equity < self.ruin:
+            if not dead and equity < self.ruin * INITIAL_EQUITY:
                 dead = True
                 alive_until = i // 2
                 value = np.abs(shares) @ price

@@ -62,8 +62,9 @@ def decide_promotion(
         raise DataContractError(f"only {int(ok.sum())} test pairs with a target: too few to compare generations")
     groups = None if sessions is None else np.asarray(sessions)[ok]
     stat, p_two = diebold_mariano(c[ok] - y[ok], p[ok] - y[ok], lags=lags, groups=groups)
-    p_one = p_two / 2 if stat > 0 else 1 - p_two / 2
-    if not math.isfinite(stat):
+    if math.isfinite(stat):
+        p_one = p_two / 2 if stat > 0 else 1 - p_two / 2
+    else:  # identical losses everywhere: no evidence either way
         stat, p_one = 0.0, 1.0
     return PromotionDecision(
         promoted=bool(stat > 0 and p_one < level),
