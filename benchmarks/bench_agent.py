@@ -1,6 +1,6 @@
 """Survival-loop speed: the reference agent's decision latency and telemetry write throughput.
 
-- Decision latency (news in -> action out) of :class:`newsalpha.agent.ReferenceAgent` with the embedded MiniLM
+- Decision latency (news in -> action out) of :class:`newsalpha.survival.agent.ReferenceAgent` with the embedded MiniLM
   predictor, p50 and p99 over single-article decisions; baseline: the predictor's own single-text latency, so
   the agent's overhead shows.
 - Telemetry records per second through :class:`newsalpha.Telemetry` (SQLite WAL, one transaction per record,
@@ -30,7 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _minilm_predictor(folder: Path, device: str):
     """An exported predictor on the embedded MiniLM (untrained head: latency does not depend on the weights)."""
     from newsalpha.export import save_predictor
-    from newsalpha.model import NewsRegressor
+    from newsalpha.train.model import NewsRegressor
     from newsalpha.predictor import NewsReturnPredictor
 
     module = NewsRegressor(backbone="minilm", finetune="full", target_stats={"mean": 0.0, "std": 0.01}).eval()
@@ -48,9 +48,9 @@ def _minilm_predictor(folder: Path, device: str):
 
 
 def bench_latency(n: int, device: str) -> dict:
-    from data_pipelines.synthetic import make_market
-    from newsalpha.agent import ReferenceAgent
-    from newsalpha.fitness import TradingFitness
+    from data_pipelines.synthetic.market import make_market
+    from newsalpha.survival.agent import ReferenceAgent
+    from newsalpha.survival.fitness import TradingFitness
 
     market = make_market(n_tickers=10, n_sessions=max(20, n // 8), articles_per_session=8, signal=0.3, seed=1)
     news = market.news.sort_values("published_at").head(n)
@@ -77,7 +77,7 @@ def bench_latency(n: int, device: str) -> dict:
 
 
 def bench_telemetry(n: int) -> dict:
-    from newsalpha.telemetry import Telemetry
+    from newsalpha.survival.telemetry import Telemetry
 
     env = {
         "news": [

@@ -49,8 +49,8 @@ def make_prices(n_tickers: int, n_sessions: int, seed: int = 0) -> pd.DataFrame:
 
 def run_case(case: str, path: str) -> dict:
     """Run one case in this process; return its wall time and peak RSS."""
-    from data_pipelines.prices import LocalPriceFile  # imports are not timed (pandas is already imported)
-    from data_pipelines.prices_yf import YFinancePrices
+    from data_pipelines.prices.sources import LocalPriceFile  # imports are not timed (pandas is already imported)
+    from data_pipelines.prices.yf import YFinancePrices
 
     t0 = time.perf_counter()
     if case == "file_ours":
@@ -80,7 +80,7 @@ def in_subprocess(case: str, path: str) -> dict:
 
 
 def write_yf_cache(prices: pd.DataFrame, folder: Path) -> None:
-    from data_pipelines.prices_yf import YFinancePrices
+    from data_pipelines.prices.yf import YFinancePrices
 
     src = YFinancePrices(folder)
     frame = prices.assign(date=pd.to_datetime(prices["date"]).astype("datetime64[ns]"))

@@ -67,7 +67,7 @@ def newsalpha_fit(pairs: Path, run: Path, args: argparse.Namespace) -> float:
     """Seconds of ``newsalpha fit``'s training loop (one epoch, no validation)."""
     from lightning.pytorch.callbacks import Callback
 
-    from newsalpha import lightning_cli
+    from newsalpha.train import cli as lightning_cli
 
     timing: dict[str, float] = {}
 
@@ -127,7 +127,7 @@ def trainer_fit(texts: list[str], y: np.ndarray, out: Path, args: argparse.Names
         default_data_collator,
     )
 
-    from newsalpha.backbones import load_tokenizer, resolve_backbone
+    from newsalpha.train.backbones import load_tokenizer, resolve_backbone
 
     path = resolve_backbone("minilm")
     tokenizer = load_tokenizer(path)
@@ -183,7 +183,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from newsalpha.backbones import load_tokenizer, resolve_backbone
+    from newsalpha.train.backbones import load_tokenizer, resolve_backbone
 
     with tempfile.TemporaryDirectory() as tmp:
         frame = make_pairs(Path(tmp) / "pairs", n)

@@ -1,7 +1,7 @@
 """Stage 1 of newsalpha: news and prices in, leakage-free (article, forward return) pairs out.
 
 Never imports torch. Public API: :func:`build_pairs` and :class:`PairsResult` (``data_pipelines.pairs``),
-the price sources (``data_pipelines.prices``) and the synthetic market (``data_pipelines.synthetic``).
+the price sources (``data_pipelines.prices.sources``) and the synthetic market (``data_pipelines.synthetic.market``).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class ColumnsConfig:
 
 @dataclass
 class NewsConfig:
-    """Where the news comes from and how to read it (see :func:`data_pipelines.news.read_news`)."""
+    """Where the news comes from and how to read it (see :func:`data_pipelines.news.ingest.read_news`)."""
 
     path: str | None = None
     embedded: str | None = None
@@ -187,8 +187,8 @@ def _describe(hint: Any) -> str:
 
 def check_values(cfg: PairsConfig) -> list[str]:
     """Value checks beyond types: every problem as one message naming its key."""
-    from data_pipelines.news import check_timezone
-    from data_pipelines.news_read import FORMATS
+    from data_pipelines.news.ingest import check_timezone
+    from data_pipelines.news.read import FORMATS
 
     p: list[str] = []
     n = cfg.news

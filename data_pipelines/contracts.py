@@ -28,6 +28,17 @@ predictions (``predictions.parquet``, written by ``newsalpha predict`` and the b
     article_id, ticker, session, split,
     prediction : float               expected return in return units (not standardised)
     target : float                   the realised label it is scored against
+    entry_at, entry_kind             (optional) the entry print of the pair, carried from the pairs
+    The file's Parquet key-value metadata carries the :class:`Label` under ``newsalpha.label``
+    (:func:`data_pipelines.io.write_predictions`); evaluation reads it and never infers the label.
+
+quarantine (``quarantine.parquet`` of every stage: pairs, fit, evaluation)
+    stage : str                      "news" | "pairs" | "fit" | "evaluation" ...
+    source_row : Int64               the row of the input file (news), else missing
+    article_id, ticker : str
+    session : datetime64[ns]         (missing where not known yet)
+    reason : str                     a short machine-readable reason
+    detail : str                     the user-facing explanation
 
 daily returns for evaluation
     session : datetime64[ns], ticker : str, ret : float
@@ -35,7 +46,12 @@ daily returns for evaluation
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -54,10 +70,114 @@ PRICE_COLUMNS = ("date", "ticker", "close")
 PRICE_OPTIONAL = ("open",)
 PAIRS_COLUMNS = ("article_id", "ticker", "published_at", "text", "session", "entry_at", "entry_kind", "split")
 PREDICTION_COLUMNS = ("article_id", "ticker", "session", "split", "prediction", "target")
+PREDICTION_OPTIONAL = ("entry_at", "entry_kind")
 RETURNS_COLUMNS = ("session", "ticker", "ret")
-QUARANTINE_COLUMNS = ("source_row", "article_id", "ticker", "reason", "detail")
+QUARANTINE_COLUMNS = ("stage", "source_row", "article_id", "ticker", "session", "reason", "detail")
+QUARANTINE_DTYPES = {
+    "stage": "string",
+    "source_row": "Int64",
+    "article_id": "string",
+    "ticker": "string",
+    "session": "datetime64[ns]",
+    "reason": "string",
+    "detail": "string",
+}
+LABEL_KINDS = ("ret", "exret", "abret")
+LABEL_METADATA_KEY = "newsalpha.label"
 SPLITS = ("train", "val", "test")
 ENTRY_KINDS = ("open", "close")
+
+
+@dataclass(frozen=True)
+class Label:
+    """What a model is trained on and scored against: a label kind and a horizon in sessions.
+
+    The one statement of a label; its column name in the pairs (``exret_h1``) is derived, never parsed
+    by hand elsewhere. The predictor metadata and the predictions file carry :meth:`to_dict`.
+
+    Parameters
+    ----------
+    kind : {"ret", "exret", "abret"}
+        Raw, excess (over the benchmark) or abnormal (market-model) simple return.
+    horizon : int
+        Sessions from the entry print to the exit print.
+    """
+
+    kind: str
+    horizon: int
+
+    def __post_init__(self) -> None:
+        from data_pipelines.errors import ConfigError
+
+        if self.kind not in LABEL_KINDS:
+            raise ConfigError(f"label kind must be one of {', '.join(LABEL_KINDS)}, not {self.kind!r}")
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int) or self.horizon < 1:
+            raise ConfigError(f"label horizon must be a positive whole number of sessions, not {self.horizon!r}")
+
+    @property
+    def column(self) -> str:
+        """The pairs column holding this label, e.g. ``exret_h1``."""
+        return f"{self.kind}_h{self.horizon}"
+
+    @classmethod
+    def parse(cls, column: str) -> Label:
+        """The label of a pairs column name such as ``exret_h5``."""
+        from data_pipelines.errors import ConfigError
+
+        match = re.fullmatch(r"(ret|exret|abret)_h(\d+)", str(column))
+        if not match:
+            raise ConfigError(f"not a label column: {column!r} (expected ret_h<N>, exret_h<N> or abret_h<N>)")
+        return cls(match.group(1), int(match.group(2)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "horizon": self.horizon, "column": self.column}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | str) -> Label:
+        """From :meth:`to_dict` output (or a column name)."""
+        if isinstance(d, str):
+            return cls.parse(d)
+        return cls(str(d["kind"]), int(d["horizon"]))
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The file names inside a run folder (``newsalpha fit --trainer.default_root_dir``), in one place."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    config = property(lambda self: self.root / "config.yaml")
+    checkpoints = property(lambda self: self.root / "checkpoints")
+    last_ckpt = property(lambda self: self.root / "checkpoints" / "last.ckpt")
+    predictor = property(lambda self: self.root / "predictor")
+    predictions = property(lambda self: self.root / PREDICTIONS_FILE)
+    baselines = property(lambda self: self.root / "baselines")
+    quarantine = property(lambda self: self.root / QUARANTINE_FILE)
+    metrics = property(lambda self: self.root / METRICS_FILE)
+    evaluation = property(lambda self: self.root / "evaluation")
+    report_html = property(lambda self: self.root / "report.html")
+    report_md = property(lambda self: self.root / "report.md")
+    figures = property(lambda self: self.root / "figures")
+    logs = property(lambda self: self.root / "logs")
+
+    def baseline(self, name: str) -> Path:
+        return self.baselines / f"{name}.parquet"
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """A quarantine table with no rows and the contract's dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in QUARANTINE_DTYPES.items()})
+
+
+def as_quarantine(df: pd.DataFrame, stage: str) -> pd.DataFrame:
+    """Coerce rows set aside by ``stage`` to the quarantine contract (missing columns filled)."""
+    out = df.reindex(columns=list(QUARANTINE_COLUMNS)).copy()
+    out["stage"] = out["stage"].fillna(stage) if "stage" in df.columns else stage
+    out["session"] = pd.to_datetime(out["session"])
+    return out.astype(QUARANTINE_DTYPES)
 
 
 def label_columns(horizons: Iterable[int]) -> list[str]:

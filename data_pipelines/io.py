@@ -79,3 +79,28 @@ def hash_frame(df: pd.DataFrame) -> str:
     h.update("|".join(map(str, df.columns)).encode())
     h.update(pd.util.hash_pandas_object(df, index=False).values.tobytes())
     return h.hexdigest()
+
+
+def write_predictions(df: pd.DataFrame, path: str | os.PathLike, label: Any) -> Path:
+    """Write a predictions table atomically with its :class:`~data_pipelines.contracts.Label` in the file metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from data_pipelines.contracts import LABEL_METADATA_KEY
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[LABEL_METADATA_KEY.encode()] = json.dumps(label.to_dict()).encode()
+    table = table.replace_schema_metadata(meta)
+    return _atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def read_label(path: str | os.PathLike) -> Any:
+    """The :class:`~data_pipelines.contracts.Label` a predictions file carries, or ``None``."""
+    import pyarrow.parquet as pq
+
+    from data_pipelines.contracts import LABEL_METADATA_KEY, Label
+
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(LABEL_METADATA_KEY.encode())
+    return Label.from_dict(json.loads(raw)) if raw else None

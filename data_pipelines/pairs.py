@@ -1,6 +1,6 @@
 """The pair builder: news and prices in, leakage-free (article, forward return) pairs out.
 
-:func:`build_pairs` reads the news (:mod:`data_pipelines.news`), loads prices for the tickers it names plus
+:func:`build_pairs` reads the news (:mod:`data_pipelines.news.ingest`), loads prices for the tickers it names plus
 the benchmark, aligns each article to the first print strictly after publication + latency
 (:mod:`data_pipelines.calendar`), labels it (:mod:`data_pipelines.labels`) and assigns a chronological split
 with an embargo (:mod:`data_pipelines.splits`). Every input row ends either in ``pairs`` or in
@@ -25,8 +25,8 @@ import pandas as pd
 from data_pipelines.contracts import MANIFEST_FILE, PAIRS_FILE, QUARANTINE_FILE, label_columns
 from data_pipelines.errors import ConfigError, DataContractError, PriceSourceError
 from data_pipelines.io import hash_file, hash_frame, write_json_atomic, write_parquet_atomic
-from data_pipelines.news import raise_first_bad_row, read_news
-from data_pipelines.news_read import empty_quarantine, quarantine_rows
+from data_pipelines.news.ingest import raise_first_bad_row, read_news
+from data_pipelines.news.read import empty_quarantine, quarantine_rows
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def build_pairs(
     train_end, val_end, fractions, embargo, walk_forward_folds
         Split options (see :mod:`data_pipelines.splits`); ``embargo`` defaults to the longest horizon.
     columns, news_format, encoding, timezone, default_ticker, ticker_delimiter, dedup_window, on_bad_rows
-        News options (see :func:`data_pipelines.news.read_news`).
+        News options (see :func:`data_pipelines.news.ingest.read_news`).
     base_dir : path
         Folder that relative price paths are read from.
 
@@ -168,7 +168,7 @@ def load_prices(
     DataContractError
         A price frame breaks the contract (missing column, non-positive price, duplicate date and ticker).
     """
-    from data_pipelines.prices import finish_prices, price_source_from_config
+    from data_pipelines.prices.sources import finish_prices, price_source_from_config
 
     start = (published.min() - pd.Timedelta(days=int(beta_window * 1.5) + 30)).tz_localize(None).normalize()
     end = (published.max() + pd.Timedelta(days=int(max_horizon * 1.5) + 30)).tz_localize(None).normalize()
@@ -388,7 +388,7 @@ def build_pairs_from_config(path: str | Path, out: str | Path | None = None) -> 
         The result and the run folder.
     """
     from data_pipelines.config import load_pairs_config
-    from data_pipelines.prices import price_source_from_config
+    from data_pipelines.prices.sources import price_source_from_config
 
     cfg = load_pairs_config(path)
     n = cfg.news

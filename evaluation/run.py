@@ -35,7 +35,7 @@ EVAL_DIR = "evaluation"
 BASELINES_DIR = "baselines"
 METADATA_FILE = "newsalpha.json"
 TABLES = ("daily", "quantiles", "per_year", "cost_curve")
-# The newest text the embedded backbones may have read (as newsalpha.backbones.PRETRAINING_CUTOFFS; kept
+# The newest text the embedded backbones may have read (as newsalpha.train.backbones.PRETRAINING_CUTOFFS; kept
 # here because evaluation never imports newsalpha). Used when the metadata records no ``pretraining_cutoff``.
 KNOWN_PRETRAINING_CUTOFFS = {"minilm": "2021-07-31", "smollm2": "2024-10-31"}
 CONFIG_FILES = ("config.yaml", "config_predict.yaml")

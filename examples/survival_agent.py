@@ -25,7 +25,7 @@ import pandas as pd
 
 from data_pipelines.errors import NewsalphaError
 from newsalpha import NewsReturnPredictor, Telemetry, TradingFitness
-from newsalpha.agent import ReferenceAgent
+from newsalpha.survival.agent import ReferenceAgent
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "NewsReturnPredictor": "newsalpha.predictor",
-    "TradingFitness": "newsalpha.fitness",
-    "Telemetry": "newsalpha.telemetry",
+    "TradingFitness": "newsalpha.survival.fitness",
+    "Telemetry": "newsalpha.survival.telemetry",
 }
 
 __all__ = [*_LAZY, "__version__"]

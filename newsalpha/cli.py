@@ -1,6 +1,6 @@
 """The single ``newsalpha`` command.
 
-``fit | validate | test | predict`` are LightningCLI subcommands (see :mod:`newsalpha.lightning_cli`);
+``fit | validate | test | predict`` are LightningCLI subcommands (see :mod:`newsalpha.train.cli`);
 every other subcommand is registered by a module in :mod:`newsalpha.commands` that defines
 ``register(subparsers)`` and sets ``func`` on its parser. Heavy imports happen inside the command
 functions so ``newsalpha pairs`` never pays for torch.
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in LIGHTNING_SUBCOMMANDS:
             _setup_logging(False)
-            from newsalpha.lightning_cli import run_lightning_cli
+            from newsalpha.train.cli import run_lightning_cli
 
             run_lightning_cli(argv)
             return 0

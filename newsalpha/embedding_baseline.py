@@ -53,7 +53,7 @@ def check_backbone(name_or_path: str | os.PathLike | None) -> str:
     """
     from transformers import AutoConfig
 
-    from newsalpha.backbones import resolve_backbone
+    from newsalpha.train.backbones import resolve_backbone
 
     path = resolve_backbone(str(name_or_path)) if name_or_path else default_backbone()
     try:

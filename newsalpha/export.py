@@ -1,4 +1,4 @@
-"""Export a trained :class:`~newsalpha.model.NewsRegressor` checkpoint as a self-contained predictor folder.
+"""Export a trained :class:`~newsalpha.train.model.NewsRegressor` checkpoint as a self-contained predictor folder.
 
 The folder (read by :class:`newsalpha.predictor.NewsReturnPredictor`) holds::
 
@@ -162,7 +162,7 @@ def _val_metrics(ckpt: dict[str, Any], ckpt_path: Path) -> dict[str, Any]:
 def build_metadata(hparams: dict[str, Any], ckpt: dict[str, Any], ckpt_path: Path) -> dict[str, Any]:
     """``newsalpha.json`` fields from a NewsRegressor checkpoint and its DataModule's saved state."""
     import newsalpha
-    from newsalpha.backbones import pretraining_cutoff
+    from newsalpha.train.backbones import pretraining_cutoff
 
     data_hp = dict(ckpt.get("datamodule_hyper_parameters") or {})
     data_state = dict(ckpt.get("PairsDataModule") or {})
@@ -219,7 +219,7 @@ def export_predictor(ckpt_path: str | Path, out_dir: str | Path) -> Path:
     """
     import torch
 
-    from newsalpha.model import NewsRegressor
+    from newsalpha.train.model import NewsRegressor
 
     ckpt_path = Path(ckpt_path)
     ckpt = _read_checkpoint(ckpt_path)

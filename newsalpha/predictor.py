@@ -194,7 +194,7 @@ class NewsReturnPredictor:
 
     @staticmethod
     def _load_tokenizer(folder: Path) -> Any:
-        from newsalpha.backbones import load_tokenizer
+        from newsalpha.train.backbones import load_tokenizer
 
         try:
             return load_tokenizer(str(folder))
@@ -289,7 +289,7 @@ class NewsReturnPredictor:
     def _predict_texts(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        from newsalpha.backbones import pool
+        from newsalpha.train.backbones import pool
 
         if not texts:
             return np.empty(0, dtype=np.float64)

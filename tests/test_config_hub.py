@@ -30,7 +30,7 @@ def test_pairs_configs_parse(path):
 
 @pytest.mark.parametrize("path", _files("synth"), ids=lambda p: p.stem)
 def test_synth_configs_parse(path):
-    from data_pipelines.synthetic_io import load_synth_config
+    from data_pipelines.synthetic.io import load_synth_config
 
     kwargs, output = load_synth_config(path)
     assert kwargs["n_tickers"] > 0 and "news_format" in output
@@ -46,7 +46,7 @@ def test_fit_configs_parse(path, capsys):
 
 @pytest.mark.parametrize("path", _files("generation"), ids=lambda p: p.stem)
 def test_generation_configs_parse(path, tmp_path):
-    from newsalpha.generation import load_generation_config
+    from newsalpha.survival.generation import load_generation_config
 
     cfg = load_generation_config(path)
     fit = tmp_path / "fit_from_generation.yaml"

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from newsalpha.generation import run_generation
+    from newsalpha.survival.generation import run_generation
 
     out = args.out or Path("runs/generation") / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     res = run_generation(args.parent, args.telemetry, args.config, out)

@@ -8,7 +8,7 @@ import pytest
 
 from data_pipelines.config import PairsConfig, load_pairs_config, pairs_config_from_dict
 from data_pipelines.errors import ConfigError
-from data_pipelines.prices import price_source_from_config
+from data_pipelines.prices.sources import price_source_from_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "pairs"
 

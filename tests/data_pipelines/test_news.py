@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from data_pipelines.errors import ConfigError, DataContractError
-from data_pipelines.news import parse_published, read_news, split_tickers
+from data_pipelines.news.ingest import parse_published, read_news, split_tickers
 
 UTC = "UTC"
 COLS = {"id": "id", "published_at": "time", "text": "text", "tickers": "tickers"}

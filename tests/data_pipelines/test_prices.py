@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from data_pipelines.errors import ConfigError, DataContractError, PriceSourceError
-from data_pipelines.prices import (
+from data_pipelines.prices.sources import (
     BokehStocks,
     CombinedPrices,
     LocalPriceFile,

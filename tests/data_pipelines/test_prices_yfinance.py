@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yfinance
 
-from data_pipelines import prices_yf
+from data_pipelines.prices import yf as prices_yf
 from data_pipelines.errors import DataContractError, PriceSourceError
-from data_pipelines.prices import price_source_from_config
-from data_pipelines.prices_yf import YFinancePrices, frame_from_download
+from data_pipelines.prices.sources import price_source_from_config
+from data_pipelines.prices.yf import YFinancePrices, frame_from_download
 
 RECORDED = Path(__file__).parent / "recorded"
 

@@ -21,7 +21,7 @@ def tiny_backbone(folder: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from newsalpha.backbones import resolve_backbone
+    from newsalpha.train.backbones import resolve_backbone
 
     if (folder / "config.json").is_file():
         return folder

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from data_pipelines.errors import ConfigError
-from newsalpha import backbones
-from newsalpha.backbones import (
+from newsalpha.train import backbones
+from newsalpha.train.backbones import (
     PRETRAINING_CUTOFFS,
     default_lora_targets,
     load_backbone,

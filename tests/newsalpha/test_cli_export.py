@@ -45,8 +45,8 @@ def fitted(tmp_path_factory):
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    from newsalpha.data import PairsDataModule
-    from newsalpha.model import NewsRegressor
+    from newsalpha.train.data import PairsDataModule
+    from newsalpha.train.model import NewsRegressor
 
     root = tmp_path_factory.mktemp("fit")
     backbone = str(make_tiny_bert(root / "bert"))

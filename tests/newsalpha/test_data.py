@@ -12,7 +12,7 @@ from torch.utils.data import SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
 from data_pipelines.errors import ConfigError, DataContractError
-from newsalpha.data import LengthGroupedBatchSampler, PairsDataModule, epoch_permutation, validate_template
+from newsalpha.train.data import LengthGroupedBatchSampler, PairsDataModule, epoch_permutation, validate_template
 from tests.newsalpha.fit_fixtures import tiny_backbone, tiny_pairs
 
 torch.set_num_threads(1)

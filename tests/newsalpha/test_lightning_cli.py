@@ -11,7 +11,7 @@ import yaml
 
 from data_pipelines.contracts import PREDICTION_COLUMNS
 from newsalpha.cli import main
-from newsalpha.model import NewsRegressor
+from newsalpha.train.model import NewsRegressor
 from tests.newsalpha.fit_fixtures import fit_args, tiny_backbone, tiny_pairs
 
 torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from data_pipelines.errors import ConfigError
-from newsalpha.model import NewsRegressor, regression_metrics
+from newsalpha.train.model import NewsRegressor, regression_metrics
 from tests.newsalpha.fit_fixtures import tiny_backbone
 
 torch.set_num_threads(1)

@@ -35,7 +35,7 @@ STATS = {
 
 
 def _module(backbone: str, *, finetune: str = "lora", pooling: str = "mean", seed: int = 1):
-    from newsalpha.model import NewsRegressor
+    from newsalpha.train.model import NewsRegressor
 
     module = NewsRegressor(backbone=backbone, finetune=finetune, pooling=pooling, target_stats=STATS, lora={"r": 4})
     gen = torch.Generator().manual_seed(seed)

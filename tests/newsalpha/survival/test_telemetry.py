@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from data_pipelines.errors import DataContractError
-from newsalpha.telemetry import Telemetry
+from newsalpha.survival.telemetry import Telemetry
 
 WRITER = textwrap.dedent(
     """
     import sys
-    from newsalpha.telemetry import Telemetry
+    from newsalpha.survival.telemetry import Telemetry
     store = Telemetry(sys.argv[1])
     agent, n = sys.argv[2], int(sys.argv[3])
     big = "x" * 2000  # a fat record makes a kill mid-write likely

@@ -22,7 +22,7 @@ import pandas as pd
 
 from data_pipelines.errors import DataContractError, PriceSourceError
 from data_pipelines.io import write_parquet_atomic
-from data_pipelines.prices_tables import DateLike, finish_prices, select_prices, to_day, validate_ticker
+from data_pipelines.prices.tables import DateLike, finish_prices, select_prices, to_day, validate_ticker
 
 log = logging.getLogger(__name__)
 

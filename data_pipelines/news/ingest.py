@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from data_pipelines.errors import ConfigError, DataContractError, NewsalphaError
-from data_pipelines.news_read import (
+from data_pipelines.news.read import (
     DEFAULT_COLUMNS,
     empty_quarantine,
     map_columns,
@@ -152,7 +152,7 @@ def split_tickers(value: object, delimiter: str | None = None) -> list[str]:
 def valid_ticker(ticker: str) -> bool:
     """Whether ``ticker`` is a plausible symbol (the price sources' validator where it exists, else a pattern)."""
     try:
-        from data_pipelines.prices import validate_ticker
+        from data_pipelines.prices.sources import validate_ticker
     except ImportError:  # the price module may not be there yet in a partial checkout
         return bool(_TICKER_RE.match(ticker))
     try:

@@ -5,7 +5,7 @@ It shows the loop an autonomous agent runs with newsalpha as its trading brain::
     news arrives -> predictor.predict -> target weights -> TradingFitness trades them -> Telemetry logs it
 
 Each decision sees only articles published at or before it; the predictor reads text only, so no price
-after the decision can reach it, and :class:`~newsalpha.fitness.TradingFitness` executes at the first print
+after the decision can reach it, and :class:`~newsalpha.survival.fitness.TradingFitness` executes at the first print
 strictly after the decision.
 """
 
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from data_pipelines.contracts import require_columns
-from newsalpha.fitness import FitnessRecord, TradingFitness
-from newsalpha.telemetry import Telemetry
+from newsalpha.survival.fitness import FitnessRecord, TradingFitness
+from newsalpha.survival.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 

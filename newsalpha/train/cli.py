@@ -31,8 +31,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from data_pipelines.contracts import PREDICTION_COLUMNS, PREDICTIONS_FILE
 from data_pipelines.errors import ConfigError
 from data_pipelines.io import write_parquet_atomic, write_text_atomic
-from newsalpha.data import PairsDataModule
-from newsalpha.model import NewsRegressor
+from newsalpha.train.data import PairsDataModule
+from newsalpha.train.model import NewsRegressor
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Tables into the long price contract: ticker checks, date parsing, validation, local files.
 
-The shared machinery behind every price source (see :mod:`data_pipelines.prices` for the contract and
+The shared machinery behind every price source (see :mod:`data_pipelines.prices.sources` for the contract and
 the public entry points). Row numbers in error messages count data rows from 1 (the header not counted).
 """
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from data_pipelines.errors import ConfigError, DataContractError
-from newsalpha.generation import LineageRegistry, decide_promotion, load_generation_config
+from newsalpha.survival.generation import LineageRegistry, decide_promotion, load_generation_config
 
 
 def _window(seed: int = 0, n_sessions: int = 120, per_session: int = 8):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from data_pipelines.synthetic import make_market
+from data_pipelines.synthetic.market import make_market
 from newsalpha.cli import main as cli_main
 from tests.newsalpha.fit_fixtures import fit_args, tiny_backbone, tiny_pairs
 
@@ -30,7 +30,7 @@ def parent(tmp_path_factory):
 
 
 def test_child_starts_from_parent_predictions(parent):
-    from newsalpha.model import NewsRegressor
+    from newsalpha.train.model import NewsRegressor
     from newsalpha.predictor import NewsReturnPredictor
 
     texts = ["profit beats guidance", "loss misses demand weak", "record quarter"]
@@ -49,7 +49,7 @@ def test_child_starts_from_parent_predictions(parent):
 
 
 def test_generation_from_telemetry(parent, tmp_path):
-    from newsalpha.telemetry import Telemetry
+    from newsalpha.survival.telemetry import Telemetry
 
     market = make_market(n_tickers=4, n_sessions=40, articles_per_session=4, signal=0.3, seed=3)
     market.prices.to_parquet(tmp_path / "prices.parquet", index=False)
@@ -136,7 +136,7 @@ def test_generation_bad_parent_is_one_line(tmp_path, capsys):
 
 
 def test_child_cutoff_includes_parent_training_window(parent):
-    from newsalpha.backbones import pretraining_cutoff
+    from newsalpha.train.backbones import pretraining_cutoff
     from newsalpha.predictor import read_metadata
 
     meta = read_metadata(parent)
@@ -150,7 +150,7 @@ def test_survival_agent_example_runs(parent, tmp_path, capsys):
     import importlib.util
     from pathlib import Path
 
-    from newsalpha.telemetry import Telemetry
+    from newsalpha.survival.telemetry import Telemetry
 
     market = make_market(n_tickers=4, n_sessions=30, articles_per_session=3, signal=0.3, seed=5)
     (tmp_path / "m").mkdir()

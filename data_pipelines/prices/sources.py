@@ -9,7 +9,7 @@ Every source returns the long price contract of :mod:`data_pipelines.contracts`:
     close : float           adjusted close
 
 sorted by ticker then date. Sources: a local CSV/Parquet file (long or wide) :class:`LocalPriceFile`,
-yfinance with an on-disk cache :class:`~data_pipelines.prices_yf.YFinancePrices`, the real series that
+yfinance with an on-disk cache :class:`~data_pipelines.prices.yf.YFinancePrices`, the real series that
 install offline (:class:`RDatasetsSP500`, :class:`RDatasetsDJIA`, :class:`BokehStocks`) and
 :class:`CombinedPrices`, a union of sources. :func:`price_source_from_config` builds any of them from a
 config mapping.
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from data_pipelines.errors import ConfigError, PriceSourceError
-from data_pipelines.prices_tables import (
+from data_pipelines.prices.tables import (
     TICKER_PATTERN,
     DateLike,
     LocalPriceFile,
@@ -315,7 +315,7 @@ def price_source_from_config(cfg: dict, base_dir: str | Path = ".", *, where: st
         ]
         return CombinedPrices(*subs)
     if kind == "yfinance":
-        from data_pipelines.prices_yf import YFinancePrices
+        from data_pipelines.prices.yf import YFinancePrices
 
         return YFinancePrices(**args)
     classes = {
@@ -329,7 +329,7 @@ def price_source_from_config(cfg: dict, base_dir: str | Path = ".", *, where: st
 
 def __getattr__(name: str) -> Any:  # YFinancePrices lives in prices_yf; imported lazily (yfinance is heavy)
     if name == "YFinancePrices":
-        from data_pipelines.prices_yf import YFinancePrices
+        from data_pipelines.prices.yf import YFinancePrices
 
         return YFinancePrices
     raise AttributeError(name)

@@ -20,13 +20,19 @@ from data_pipelines.errors import ConfigError, DataContractError
 
 FORMATS = ("csv", "jsonl", "parquet")
 DEFAULT_COLUMNS = {"id": "article_id", "published_at": "published_at", "text": "text", "tickers": "ticker"}
-QUARANTINE_DTYPES = {"source_row": "int64", "article_id": object, "ticker": object, "reason": object, "detail": object}
+QUARANTINE_DTYPES = {
+    "session": "datetime64[ns]",
+    "source_row": "int64",
+    "article_id": object,
+    "ticker": object,
+    "reason": object,
+    "detail": object,
+}
 
 
 def empty_quarantine() -> pd.DataFrame:
     """An empty quarantine table with the contract's columns and ``stage``."""
-    cols = {c: pd.Series(dtype=QUARANTINE_DTYPES[c]) for c in QUARANTINE_COLUMNS}
-    return pd.DataFrame({**cols, "stage": pd.Series(dtype=object)})
+    return pd.DataFrame({c: pd.Series(dtype=QUARANTINE_DTYPES.get(c, object)) for c in QUARANTINE_COLUMNS})
 
 
 def quarantine_rows(df: pd.DataFrame, reason: str, detail: str | pd.Series, stage: str) -> pd.DataFrame:
@@ -40,6 +46,7 @@ def quarantine_rows(df: pd.DataFrame, reason: str, detail: str | pd.Series, stag
             "reason": np.full(n, reason, dtype=object),
             "detail": np.asarray(detail, dtype=object) if isinstance(detail, pd.Series) else np.full(n, detail, object),
             "stage": np.full(n, stage, dtype=object),
+            "session": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]"),
         }
     )
     for col in ("ticker", "article_id", "detail"):

@@ -125,7 +125,7 @@ class NewsRegressor(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         _check_choices(pooling=pooling, finetune=finetune, loss=loss, schedule=schedule)
-        from newsalpha.backbones import load_backbone
+        from newsalpha.train.backbones import load_backbone
 
         self.backbone, self.tokenizer = load_backbone(backbone, trust_remote_code=trust_remote_code)
         self._apply_finetune_mode(finetune, lora)
@@ -145,7 +145,7 @@ class NewsRegressor(pl.LightningModule):
         if finetune == "lora":
             from peft import LoraConfig, TaskType, get_peft_model
 
-            from newsalpha.backbones import default_lora_targets
+            from newsalpha.train.backbones import default_lora_targets
 
             fields = {**LORA_DEFAULTS, **(lora or {})}
             fields.setdefault("target_modules", None)
@@ -189,7 +189,7 @@ class NewsRegressor(pl.LightningModule):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Standardised predictions, shape ``[B]``."""
-        from newsalpha.backbones import pool
+        from newsalpha.train.backbones import pool
 
         if self.hparams.finetune == "frozen":
             self.backbone.eval()  # a linear probe: no dropout in the features, no graph through the backbone

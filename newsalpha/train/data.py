@@ -372,7 +372,7 @@ class PairsDataModule(pl.LightningDataModule):
     def tokenizer(self) -> Any:
         """The backbone's fast tokenizer (loaded on first use)."""
         if self._tokenizer is None:
-            from newsalpha.backbones import load_tokenizer, resolve_backbone
+            from newsalpha.train.backbones import load_tokenizer, resolve_backbone
 
             name = self.hparams.tokenizer
             try:

@@ -1,7 +1,7 @@
 """The language of the synthetic market: ticker-tagged news whose meaning needs understanding.
 
 Every article gets a *score* in [-1, 1], the direction and strength of the news for its ticker, which
-:mod:`data_pipelines.synthetic` turns into a planted return. Scores are built so that counting words
+:mod:`data_pipelines.synthetic.market` turns into a planted return. Scores are built so that counting words
 recovers only part of them:
 
 ``plain``      one event ("Norvex topped Wall Street forecasts"), or a quantity moving ("costs fell 12%":

@@ -8,7 +8,7 @@ exchange calendar (XNYS: holidays, early closes, DST): a market factor and per-t
 idiosyncratic shocks with GARCH(1,1) volatility clustering, overnight and intraday legs. The market index
 itself is a ticker (``MKT`` by default) to serve as the benchmark.
 
-Each article has a score in [-1, 1] (its meaning for the tagged ticker, see :mod:`data_pipelines.synthetic_text`).
+Each article has a score in [-1, 1] (its meaning for the tagged ticker, see :mod:`data_pipelines.synthetic.text`).
 Its planted effect ``scale x score`` is added to the ticker's log return, spread evenly over the ``2 x horizon``
 print intervals that follow the article's *entry print*: the first print strictly after publication, the same
 convention as the labels. So the label ``ret_h{horizon}`` of the pair (article, ticker) contains the effect in
@@ -35,7 +35,7 @@ import pandas as pd
 
 from data_pipelines.calendar import align_to_prints, session_prints, utc_ns
 from data_pipelines.errors import ConfigError
-from data_pipelines.synthetic_text import DEFAULT_MIX, KINDS, N_UNIFORMS, company_names, generate_texts
+from data_pipelines.synthetic.text import DEFAULT_MIX, KINDS, N_UNIFORMS, company_names, generate_texts
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def _make_news(
 
 def _unique_texts(news: pd.DataFrame) -> pd.DataFrame:
     """Make every (normalised text, ticker) unique, so no article is a duplicate by the builder's rule."""
-    from data_pipelines.news import normalise_text
+    from data_pipelines.news.ingest import normalise_text
 
     key = normalise_text(news["text"]) + "\x00" + news["ticker"]
     dup = key.duplicated().to_numpy()
@@ -379,7 +379,7 @@ def make_market(
     weekend_weight : float
         News intensity of a weekend day relative to a weekday.
     mix : dict, optional
-        Weights of article kinds (:data:`data_pipelines.synthetic_text.KINDS`); default ``DEFAULT_MIX``.
+        Weights of article kinds (:data:`data_pipelines.synthetic.text.KINDS`); default ``DEFAULT_MIX``.
 
     Returns
     -------

@@ -2,7 +2,7 @@
 
 ``run_generation(parent, telemetry, config, out)``:
 
-1. the news the agents read (from :class:`~newsalpha.telemetry.Telemetry`) is written as a news file and
+1. the news the agents read (from :class:`~newsalpha.survival.telemetry.Telemetry`) is written as a news file and
    turned into (article, realised return) pairs by the ordinary pair builder;
 2. a child is fine-tuned with ``newsalpha fit``, starting from the parent predictor's merged backbone and head;
 3. parent and child predict the same held-out test window; a one-sided Diebold-Mariano test on squared errors
@@ -136,7 +136,7 @@ def load_generation_config(path: str | Path) -> dict[str, Any]:
 
 def _pairs_from_telemetry(telemetry: Path, cfg: dict[str, Any], out: Path) -> Path:
     from data_pipelines.pairs import build_pairs_from_config
-    from newsalpha.telemetry import Telemetry
+    from newsalpha.survival.telemetry import Telemetry
 
     news = Telemetry(telemetry).news_seen()
     if news.empty:

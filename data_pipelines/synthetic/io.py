@@ -1,6 +1,6 @@
 """Config and files of the synthetic market: ``configs/synth/*.yaml`` in, a folder a user could have brought out.
 
-A synth config mirrors :func:`data_pipelines.synthetic.make_market` key for key, plus two output keys:
+A synth config mirrors :func:`data_pipelines.synthetic.market.make_market` key for key, plus two output keys:
 
 ``news_format``  ``parquet`` (default), ``csv`` or ``jsonl``: the news file's format
 ``pairs``        a mapping merged into the generated ``pairs.yaml`` (e.g. ``splits: {fractions: [...]}``)
@@ -22,7 +22,7 @@ import pandas as pd
 
 from data_pipelines.errors import ConfigError
 from data_pipelines.io import hash_file, write_json_atomic, write_parquet_atomic, write_text_atomic
-from data_pipelines.synthetic import SyntheticMarket, make_market
+from data_pipelines.synthetic.market import SyntheticMarket, make_market
 
 NEWS_FORMATS = ("parquet", "csv", "jsonl")
 OUTPUT_KEYS = ("news_format", "pairs")

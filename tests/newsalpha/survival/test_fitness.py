@@ -14,7 +14,7 @@ import pytest
 
 from data_pipelines.errors import ConfigError, DataContractError
 from evaluation.stats import newey_west_tstat
-from newsalpha.fitness import TradingFitness
+from newsalpha.survival.fitness import TradingFitness
 
 DAYS = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"])
 PRICES = pd.DataFrame(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from newsalpha.agent import ReferenceAgent
-from newsalpha.fitness import TradingFitness
-from newsalpha.telemetry import Telemetry
-from tests.newsalpha.test_fitness import PRICES
+from newsalpha.survival.agent import ReferenceAgent
+from newsalpha.survival.fitness import TradingFitness
+from newsalpha.survival.telemetry import Telemetry
+from tests.newsalpha.survival.test_fitness import PRICES
 
 
 class WordPredictor:
