@@ -30,8 +30,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _minilm_predictor(folder: Path, device: str):
     """An exported predictor on the embedded MiniLM (untrained head: latency does not depend on the weights)."""
     from newsalpha.export import save_predictor
-    from newsalpha.train.model import NewsRegressor
     from newsalpha.predictor import NewsReturnPredictor
+    from newsalpha.train.model import NewsRegressor
 
     module = NewsRegressor(backbone="minilm", finetune="full", target_stats={"mean": 0.0, "std": 0.01}).eval()
     meta = {

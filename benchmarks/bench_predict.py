@@ -56,8 +56,8 @@ def build_models(folder: Path, max_length: int, seed: int = 0) -> tuple[Path, Pa
     from torch import nn
     from transformers import AutoModelForSequenceClassification
 
-    from newsalpha.train.backbones import load_tokenizer, resolve_backbone
     from newsalpha.export import save_predictor
+    from newsalpha.train.backbones import load_tokenizer, resolve_backbone
 
     torch.manual_seed(seed)
     path = resolve_backbone("minilm")

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from data_pipelines.pairs import build_pairs  # noqa: E402
-from data_pipelines.synthetic.market import make_market, oracle_ic, verbatim_share  # noqa: E402
 from data_pipelines.synthetic.io import load_synth_config, write_market  # noqa: E402
+from data_pipelines.synthetic.market import make_market, oracle_ic, verbatim_share  # noqa: E402
 
 
 def _peak_rss_mib() -> float:

@@ -27,8 +27,8 @@ def run(args: argparse.Namespace) -> int:
     """Generate and write the market, then print where the files went and the planted-signal summary."""
     import time
 
-    from data_pipelines.synthetic.market import make_market
     from data_pipelines.synthetic.io import load_synth_config, write_market
+    from data_pipelines.synthetic.market import make_market
 
     kwargs, output = load_synth_config(args.config)
     if args.seed is not None:

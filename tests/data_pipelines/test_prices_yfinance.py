@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yfinance
 
-from data_pipelines.prices import yf as prices_yf
 from data_pipelines.errors import DataContractError, PriceSourceError
+from data_pipelines.prices import yf as prices_yf
 from data_pipelines.prices.sources import price_source_from_config
 from data_pipelines.prices.yf import YFinancePrices, frame_from_download
 

@@ -13,8 +13,8 @@ import pytest
 from data_pipelines.errors import ConfigError
 from data_pipelines.io import hash_file
 from data_pipelines.pairs import build_pairs
-from data_pipelines.synthetic.market import forward_returns, make_market, oracle_ic, verbatim_share
 from data_pipelines.synthetic.io import load_synth_config, synth_config_from_dict, write_market
+from data_pipelines.synthetic.market import forward_returns, make_market, oracle_ic, verbatim_share
 from newsalpha import cli
 
 SMALL = dict(n_tickers=6, n_sessions=60, articles_per_session=8, warmup_sessions=20, start="2023-09-01")

@@ -30,8 +30,8 @@ def parent(tmp_path_factory):
 
 
 def test_child_starts_from_parent_predictions(parent):
-    from newsalpha.train.model import NewsRegressor
     from newsalpha.predictor import NewsReturnPredictor
+    from newsalpha.train.model import NewsRegressor
 
     texts = ["profit beats guidance", "loss misses demand weak", "record quarter"]
     want = NewsReturnPredictor.from_pretrained(parent).predict(texts)
@@ -136,8 +136,8 @@ def test_generation_bad_parent_is_one_line(tmp_path, capsys):
 
 
 def test_child_cutoff_includes_parent_training_window(parent):
-    from newsalpha.train.backbones import pretraining_cutoff
     from newsalpha.predictor import read_metadata
+    from newsalpha.train.backbones import pretraining_cutoff
 
     meta = read_metadata(parent)
     assert meta["train_end"]
