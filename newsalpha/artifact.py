@@ -52,6 +52,7 @@ from data_pipelines.contracts import Label
 from data_pipelines.errors import CheckpointError, ConfigError
 from data_pipelines.io import hash_file, write_json_atomic
 from newsalpha.pooling import POOLING_MODES
+from newsalpha.quiet import quiet_progress
 from newsalpha.text import DEFAULT_TEMPLATE, validate_template
 
 log = logging.getLogger(__name__)
@@ -323,7 +324,8 @@ def write_predictor(
     _recover(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
     try:
-        backbone.save_pretrained(tmp, safe_serialization=True)
+        with quiet_progress():
+            backbone.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         save_file(head_state(head), str(tmp / HEAD_FILE))
         meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **metadata, "head": head_spec(head)}

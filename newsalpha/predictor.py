@@ -132,10 +132,10 @@ class NewsReturnPredictor:
     def _load_backbone(folder: Path) -> Any:
         from transformers import AutoModel
 
-        from newsalpha.train.backbones import quiet_loading
+        from newsalpha.quiet import quiet_progress
 
         try:
-            with quiet_loading():
+            with quiet_progress():
                 return AutoModel.from_pretrained(str(folder))
         except Exception as err:  # safetensors, OSError, ValueError: all mean a damaged folder here
             detail = " ".join(str(err).split())[:200]

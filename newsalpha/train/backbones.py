@@ -22,13 +22,12 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from data_pipelines.errors import CheckpointError, ConfigError
 from newsalpha import artifact
+from newsalpha.quiet import quiet_progress
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ def load_backbone(name_or_path: str, *, trust_remote_code: bool = False, torch_d
     path = resolve_backbone(name_or_path)
     try:
         tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-        with quiet_loading():
+        with quiet_progress():
             model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **_dtype_kwargs(torch_dtype))
     except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -275,17 +274,3 @@ def pretraining_cutoff(name_or_path: str) -> str | None:
         if minilm is not None and resolved == (minilm / "model").resolve():
             return PRETRAINING_CUTOFFS[MINILM_ID]
     return None
-
-
-@contextmanager
-def quiet_loading() -> Iterator[None]:
-    """No "Loading weights" progress bars from transformers while loading a model we name in our own log line."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from data_pipelines.contracts import RunLayout
 from data_pipelines.errors import ConfigError
 from data_pipelines.io import write_json_atomic, write_text_atomic
 from newsalpha import artifact
+from newsalpha.train.callbacks import EpochLog, QuietModelSummary
 from newsalpha.train.checkpoint import load_checkpoint, relative_to_run, resolve_ckpt_path, run_of
 from newsalpha.train.data import PairsDataModule
 from newsalpha.train.model import CHECKPOINT_KEY, NewsRegressor
@@ -189,9 +191,16 @@ class NewsalphaCLI(LightningCLI):
             from lightning.pytorch.loggers import CSVLogger
 
             kwargs["logger"] = CSVLogger(save_dir=trainer_cfg.get("default_root_dir") or ".", name="logs")
-        trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.append(ExactResume())  # RNG states in every checkpoint, restored on resume
-        return trainer
+        if trainer_cfg.get("enable_progress_bar") is None and not sys.stderr.isatty():
+            kwargs["enable_progress_bar"] = False  # a log file gets EpochLog's one line per epoch instead
+        return super().instantiate_trainer(**kwargs)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
+        """Every fit also gets :class:`ExactResume`, :class:`EpochLog` and the FLOPs-free model summary."""
+        extra: list[Any] = [ExactResume(), EpochLog()]
+        if config.get("enable_model_summary") is not False:
+            extra.append(QuietModelSummary())
+        return super()._instantiate_trainer(config, [*callbacks, *extra])
 
 
 # -- the run folder -----------------------------------------------------------------------------------------------
@@ -265,7 +274,9 @@ def run_lightning_cli(argv: Sequence[str]) -> NewsalphaCLI:
     from jsonargparse import ArgumentError
 
     from newsalpha.cli import one_line
+    from newsalpha.quiet import silence_library_noise
 
+    silence_library_noise()
     argv = list(argv)
     strict = {"exit_on_error": False, "allow_abbrev": False}  # --trainer.max_epoch is not --trainer.max_epochs
     parser_kwargs: dict[str, Any] = {**strict, **{sub: dict(strict) for sub in SUBCOMMANDS}}

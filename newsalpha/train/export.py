@@ -107,7 +107,8 @@ def module_from_checkpoint(ckpt: dict[str, Any], where: Path) -> Any:
     """The NewsRegressor of a checkpoint, built from the checkpoint alone (config, tokenizer, state dict)."""
     from transformers import AutoConfig, AutoModel
 
-    from newsalpha.train.backbones import load_tokenizer, quiet_loading
+    from newsalpha.quiet import quiet_progress
+    from newsalpha.train.backbones import load_tokenizer
     from newsalpha.train.model import NewsRegressor
 
     block = _payload(ckpt, where)
@@ -120,7 +121,7 @@ def module_from_checkpoint(ckpt: dict[str, Any], where: Path) -> Any:
                     raise CheckpointError(f"{where}: tokenizer file name {name!r} is not a plain file name")
                 (Path(tmp) / name).write_bytes(bytes(data))
             tokenizer = load_tokenizer(tmp)
-        with quiet_loading():
+        with quiet_progress():
             backbone = AutoModel.from_config(config)
         module = NewsRegressor.from_backbone(backbone, tokenizer, **hparams)
         module.load_state_dict(ckpt["state_dict"], strict=True)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from data_pipelines.errors import ConfigError
+from newsalpha.quiet import library_warnings_silenced
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def apply_lora(backbone: Any, spec: LoraSpec) -> tuple[Any, LoraSpec]:
         spec = replace(spec, target_modules=default_lora_targets(backbone))
     config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **spec.to_dict())
     try:
-        return get_peft_model(backbone, config), spec
+        with library_warnings_silenced():  # peft probes transformers' deprecated is_gradient_checkpointing
+            return get_peft_model(backbone, config), spec
     except ValueError as err:
         raise ConfigError(f"model.lora.target_modules {spec.target_modules}: {err}") from err
