@@ -33,7 +33,9 @@ predictions (``predictions.parquet``, written by ``newsalpha predict`` and the b
     (:func:`data_pipelines.io.write_predictions`); evaluation reads it and never infers the label.
 
 quarantine (``quarantine.parquet`` of every stage: pairs, fit, evaluation)
-    stage : str                      "news" | "pairs" | "fit" | "evaluation" ...
+    stage : str                      "news" | "pairs" | "fit" | "evaluation" ... In a pairs folder, "news" is a
+                                     whole input record set aside and "pairs" one (article, ticker) row, so that
+                                     records read = articles + "news" rows, (article, ticker) rows = kept + "pairs"
     source_row : Int64               the row of the input file (news), else missing
     article_id, ticker : str
     session : datetime64[ns]         (missing where not known yet)
@@ -82,6 +84,8 @@ QUARANTINE_DTYPES = {
     "reason": "string",
     "detail": "string",
 }
+NEWS_STAGE = "news"  # quarantine stage of a whole news record
+PAIRS_STAGE = "pairs"  # quarantine stage of one (article, ticker) row
 LABEL_KINDS = ("ret", "exret", "abret")
 LABEL_METADATA_KEY = "newsalpha.label"
 SPLITS = ("train", "val", "test")
