@@ -25,14 +25,15 @@ import pandas as pd
 
 from data_pipelines.calendar import align_to_prints, session_prints
 from data_pipelines.config import LabelsConfig, PairsConfig, SplitsConfig, load_pairs_config, validated
-from data_pipelines.contracts import PAIRS_STAGE, empty_quarantine, label_columns
+from data_pipelines.contracts import PAIRS_STAGE, PRICES_FILE, empty_quarantine, label_columns
 from data_pipelines.embedded import load_embedded
 from data_pipelines.errors import ConfigError, DataContractError
-from data_pipelines.labels import MISSING_PREFIX, forward_labels, label_missing_counts, price_panel
+from data_pipelines.labels import MISSING_PREFIX, forward_labels, label_missing_counts
 from data_pipelines.manifest import make_manifest
 from data_pipelines.news.ingest import raise_first_bad_row, read_news
 from data_pipelines.news.read import quarantine_rows
 from data_pipelines.pairs_folder import write_pairs_folder
+from data_pipelines.panel import PricePanel, panel_to_long, price_panel
 from data_pipelines.prices.load import load_prices
 from data_pipelines.prices.sources import price_source_from_config
 from data_pipelines.splits import assign_splits, walk_forward_folds
@@ -56,12 +57,16 @@ class PairsResult:
         Inputs and their hashes, the resolved config, counts (which add up), labels, versions and a summary.
     config : PairsConfig
         The resolved config the pairs were built with.
+    prices : DataFrame
+        The price panel the labels were computed from, in the long contract (``prices.parquet`` of a pairs
+        folder, see :mod:`data_pipelines.contracts`): every ticker of the pairs plus the benchmark.
     """
 
     pairs: pd.DataFrame
     quarantine: pd.DataFrame
     manifest: dict = field(default_factory=dict)
     config: PairsConfig = field(default_factory=PairsConfig)
+    prices: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_pairs(
@@ -117,7 +122,7 @@ def build_pairs(
     px, px_info = load_prices(
         prices, nr.news["ticker"], lab.benchmark, nr.news["published_at"], lab.beta_window, horizons[-1]
     )
-    labelled, prints = label_news(nr.news, px, lab)
+    labelled, panel = label_news(nr.news, px, lab)
     bad = labelled["reason"].notna().to_numpy()
     q_label = quarantine_rows(labelled[bad], "", labelled.loc[bad, "detail"], PAIRS_STAGE)
     q_label["reason"] = labelled.loc[bad, "reason"].astype("string").to_numpy()
@@ -127,16 +132,18 @@ def build_pairs(
     kept = labelled[~bad]
     missing = label_missing_counts(kept)
     pairs = kept.drop(columns=["reason", "detail", *[c for c in kept if c.startswith(MISSING_PREFIX)]])
-    pairs = add_splits(pairs.reset_index(drop=True), prints.index, sp, horizons[-1])
+    pairs = add_splits(pairs.reset_index(drop=True), panel.sessions, sp, horizons[-1])
     pairs = order_columns(pairs, horizons)
     quarantine = pd.concat([q for q in (nr.quarantine, q_label) if len(q)] or [empty_quarantine()], ignore_index=True)
     quarantine = quarantine.sort_values(["source_row", "ticker"], kind="stable", na_position="first")
     quarantine = quarantine.reset_index(drop=True)
     manifest = make_manifest(nr.counts, pairs, quarantine, cfg, news, px_info)
     manifest["counts"]["labels_missing"] = {k: v for k, v in missing.items() if v}
+    used = panel_to_long(panel, [*pd.unique(pairs["ticker"]), *([lab.benchmark] if lab.benchmark else [])])
+    manifest["prices"] = prices_section(used, lab)
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
     log.info("pairs: %d kept, %d quarantined in %.1f s", len(pairs), len(quarantine), manifest["seconds"])
-    return PairsResult(pairs, quarantine, manifest, cfg)
+    return PairsResult(pairs, quarantine, manifest, cfg, used)
 
 
 def resolve_config(config: PairsConfig | str | Path | None, options: dict[str, Any], news_given: bool) -> PairsConfig:
@@ -165,8 +172,22 @@ def _reasons(nr: Any) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
 
 
-def label_news(news: pd.DataFrame, prices: pd.DataFrame, cfg: LabelsConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Align each (article, ticker) to its entry print and label it; returns the rows and the session prints."""
+def prices_section(prices: pd.DataFrame, cfg: LabelsConfig) -> dict[str, Any]:
+    """The manifest's description of ``prices.parquet``: what a reader needs to compute entry prints from it."""
+    return {
+        "file": PRICES_FILE,
+        "calendar": cfg.calendar,
+        "latency_seconds": pd.Timedelta(cfg.latency).total_seconds(),
+        "benchmark": cfg.benchmark,
+        "tickers": int(prices["ticker"].nunique()),
+        "rows": len(prices),
+        "first_date": None if prices.empty else str(prices["date"].min().date()),
+        "last_date": None if prices.empty else str(prices["date"].max().date()),
+    }
+
+
+def label_news(news: pd.DataFrame, prices: pd.DataFrame, cfg: LabelsConfig) -> tuple[pd.DataFrame, PricePanel]:
+    """Align each (article, ticker) to its entry print and label it; returns the rows and the price panel used."""
     prints = session_prints(cfg.calendar, prices["date"].min(), prices["date"].max())
     panel = price_panel(prices, prints)
     entries = align_to_prints(
@@ -176,7 +197,7 @@ def label_news(news: pd.DataFrame, prices: pd.DataFrame, cfg: LabelsConfig) -> t
     labels = forward_labels(entries, panel, cfg)
     out = pd.concat([news, entries[["session", "entry_at", "entry_kind"]], labels], axis=1)
     out["published_after_close"] = after_close(news["published_at"], prints, cfg.calendar)
-    return out, prints
+    return out, panel
 
 
 def after_close(published: pd.Series, prints: pd.DataFrame, calendar: str) -> np.ndarray:

@@ -14,6 +14,8 @@ from data_pipelines.contracts import (
     MANIFEST_FILE,
     PAIRS_COLUMNS,
     PAIRS_FILE,
+    PAIRS_PRICES_COLUMNS,
+    PRICES_FILE,
     QUARANTINE_COLUMNS,
     QUARANTINE_FILE,
     Label,
@@ -276,3 +278,49 @@ def test_prices_from_a_csv_path(tmp_path, result):
     res = build_pairs(news_frame(), prices_path, **OPTS)
     assert hash_frame(res.pairs) == hash_frame(result.pairs)
     assert res.manifest["inputs"]["prices"]["source"]["sha256"] == hash_file(prices_path)
+
+
+def test_the_price_panel_the_labels_used_is_returned(result):
+    px = result.prices
+    assert list(px.columns) == list(PAIRS_PRICES_COLUMNS)
+    assert set(px.ticker) == set(result.pairs.ticker) | {"SPX"}  # the pairs' tickers and the benchmark
+    assert px.equals(px.sort_values(["ticker", "date"]).reset_index(drop=True))
+    src = prices_frame().merge(px, on=["date", "ticker"], suffixes=("", "_used"))
+    assert len(src) == len(px) and np.allclose(src.close, src.close_used) and np.allclose(src.open, src.open_used)
+    section = result.manifest["prices"]
+    assert section == {
+        "file": PRICES_FILE,
+        "calendar": "XNYS",
+        "latency_seconds": 0.0,
+        "benchmark": "SPX",
+        "tickers": 4,
+        "rows": len(px),
+        "first_date": "2024-01-02",
+        "last_date": "2024-02-13",
+    }
+
+
+def test_entries_and_labels_can_be_rebuilt_from_the_folder_prices(tmp_path):
+    """What evaluation does: recompute each pair's entry print and return from prices.parquet and the manifest."""
+    from data_pipelines.calendar import align_to_prints, session_prints
+
+    write_csv_inputs(tmp_path)
+    cfg = write_config(tmp_path, extra="")
+    cfg.write_text(cfg.read_text().replace("labels:\n", "labels:\n  latency: 15min\n"))
+    _, folder = build_pairs_from_config(cfg, out=tmp_path / "run")
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    pairs, px = pd.read_parquet(folder / PAIRS_FILE), pd.read_parquet(folder / PRICES_FILE)
+    assert manifest["outputs"][PRICES_FILE] == hash_file(folder / PRICES_FILE)
+    assert manifest["prices"]["latency_seconds"] == 900.0
+    prints = session_prints(manifest["prices"]["calendar"], px.date.min(), px.date.max())
+    entries = align_to_prints(
+        pairs.published_at, prints, latency=pd.Timedelta(seconds=manifest["prices"]["latency_seconds"])
+    )
+    pd.testing.assert_series_equal(entries["entry_at"], pairs["entry_at"], check_names=False)
+    wide = {k: px.pivot(index="date", columns="ticker", values=k) for k in ("open", "close")}
+    for row, entry in zip(pairs.itertuples(), entries.itertuples(), strict=True):
+        at = wide[row.entry_kind][row.ticker]
+        pos = prints.index.get_loc(row.session)
+        ret = at.loc[prints.index[pos + 1]] / at.loc[row.session] - 1
+        assert ret == pytest.approx(row.ret_h1, abs=1e-12) or np.isnan(row.ret_h1)
+        assert entry.session == row.session
