@@ -77,6 +77,7 @@ PRICES_FILE = "prices.parquet"
 MANIFEST_FILE = "manifest.json"
 PREDICTIONS_FILE = "predictions.parquet"
 METRICS_FILE = "metrics.json"
+PREDICTOR_METADATA_FILE = "newsalpha.json"  # the metadata JSON of an exported predictor folder
 
 NEWS_COLUMNS = ("article_id", "published_at", "text")
 NEWS_OPTIONAL = ("ticker",)

@@ -2,7 +2,7 @@
 
 Each ``plot_*`` function takes one evaluation table and returns a :class:`~matplotlib.figure.Figure`;
 :func:`render_figures` draws all of them to PNG bytes for the report. Drawing only: every number
-comes from :mod:`evaluation.evaluate` (compute, assemble, draw live in three places).
+comes from :mod:`evaluation.scoring` (compute, assemble, draw live in three places).
 """
 
 from __future__ import annotations

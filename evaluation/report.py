@@ -1,6 +1,6 @@
 """The evaluation report: ``report.html`` (self-contained), ``report.md`` and ``figures/*.png``.
 
-Reads only what :func:`evaluation.run.run_backtest` wrote (``metrics.json`` and the
+Reads only what :func:`evaluation.run_backtest` wrote (``metrics.json`` and the
 ``evaluation/*.parquet`` tables), the pairs manifest for data-quality counts and the run's resolved
 configs. Every number and the verdict sentence come from ``metrics.json``; nothing is written by hand.
 The HTML embeds its figures as base64 PNG and fetches nothing.
@@ -18,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from data_pipelines.contracts import MANIFEST_FILE, METRICS_FILE
+from data_pipelines.contracts import MANIFEST_FILE, METRICS_FILE, RunLayout
 from data_pipelines.errors import DataContractError
 from data_pipelines.io import write_bytes_atomic, write_text_atomic
 from evaluation.plots import render_figures
-from evaluation.run import EVAL_DIR, TABLES
+from evaluation.scoring import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ def comparison_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]
 
 def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     """The evaluation tables written by the backtest step (missing ones are left out)."""
-    return {n: pd.read_parquet(p) for n in TABLES if (p := run_dir / EVAL_DIR / f"{n}.parquet").is_file()}
+    folder = RunLayout(run_dir).evaluation
+    return {n: pd.read_parquet(p) for n in TABLES if (p := folder / f"{n}.parquet").is_file()}
 
 
 def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -135,12 +136,12 @@ def data_quality(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str
     sections = {k: manifest[k] for k in ("counts", "summary") if k in manifest}
     sections = sections or {k: v for k, v in manifest.items() if k not in ("config", "inputs", "libraries")}
     rows = [(f"pairs: {k}", v) for k, v in _flatten(sections)]
-    quarantine = run_dir / EVAL_DIR / "quarantine.parquet"
+    quarantine = RunLayout(run_dir).evaluation / "quarantine.parquet"
     if quarantine.is_file():
         q = pd.read_parquet(quarantine)
         rows.append(("evaluation: rows set aside", str(len(q))))
-        for (source, reason), n in q.groupby(["source", "reason"]).size().items():
-            rows.append((f"evaluation: {source} {reason}", str(n)))
+        for (reason, detail), n in q.groupby(["reason", "detail"]).size().items():
+            rows.append((f"evaluation: {reason} ({detail})", str(n)))
     return rows
 
 
@@ -249,7 +250,7 @@ def build_report(run_dir: str | os.PathLike) -> dict[str, Path]:
     Parameters
     ----------
     run_dir : path
-        The run folder after :func:`evaluation.run.run_backtest`.
+        The run folder after :func:`evaluation.run_backtest`.
 
     Returns
     -------

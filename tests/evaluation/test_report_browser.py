@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluation import run_backtest
 from evaluation.report import build_report
-from evaluation.run import run_backtest
 from tests.evaluation.report_fixtures import make_run
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
