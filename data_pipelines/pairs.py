@@ -168,8 +168,13 @@ def news_input(cfg: PairsConfig) -> NewsInput:
 
 
 def _reasons(nr: Any) -> str:
-    counts = nr.quarantine["reason"].value_counts()
-    return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+    """Counts per reason, and the first row's detail (what to fix)."""
+    q = nr.quarantine
+    counts = ", ".join(f"{k}: {v}" for k, v in q["reason"].value_counts().items()) or "none"
+    if q.empty:
+        return counts
+    first = q.sort_values("source_row").iloc[0]
+    return f"{counts}; row {first['source_row']}: {first['detail']}"
 
 
 def prices_section(prices: pd.DataFrame, cfg: LabelsConfig) -> dict[str, Any]:

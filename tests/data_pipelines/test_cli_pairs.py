@@ -96,7 +96,7 @@ def test_non_positive_price(tmp_path):
 def test_every_row_quarantined_is_an_error(tmp_path):
     write_csv_inputs(tmp_path, news_rows=[("x", "never", "t", "AAA")])
     proc = run_cli("--config", str(write_config(tmp_path)), cwd=tmp_path)
-    assert_one_line_error(proc, "no usable news", "bad_time: 1")
+    assert_one_line_error(proc, "no usable news", "bad_time: 1", "row 1: cannot parse publication time 'never'")
 
 
 def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
