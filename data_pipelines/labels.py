@@ -269,7 +269,7 @@ def forward_labels(
     if cfg.benchmark is not None:
         if cfg.benchmark not in panel.tickers:
             raise ConfigError(
-                f"benchmark '{cfg.benchmark}' is not among the price tickers (labels.benchmark: null for raw labels only)"
+                f"benchmark '{cfg.benchmark}' is not among the price tickers (labels.benchmark: null: raw labels)"
             )
         b = int(panel.tickers.get_loc(cfg.benchmark))
     kinds_of = ("ret", "exret", "abret") if b is not None else ("ret",)
