@@ -16,6 +16,7 @@ import pandas as pd
 from data_pipelines.embedded import EMBEDDED
 from data_pipelines.errors import ConfigError
 from data_pipelines.news.times import TIMESTAMP_UNITS, check_timezone
+from data_pipelines.prices.sources import price_config_problems
 from data_pipelines.prices.tables import TICKER_PATTERN
 
 if TYPE_CHECKING:
@@ -30,12 +31,13 @@ MAX_LATENCY = pd.Timedelta(days=30)
 
 
 def check_values(cfg: PairsConfig, *, news_source: bool = True) -> list[str]:
-    """Value checks beyond types (ranges, names, cross-field rules): every problem as one message naming its key."""
-    return (
-        _news_problems(cfg.news, news_source)
-        + _label_problems(cfg.labels)
-        + _split_problems(cfg.splits, cfg.labels.horizons)
-    )
+    """Value checks beyond types (ranges, names, cross-field rules): every problem as one message naming its key.
+
+    An empty ``prices`` is allowed here (prices may be passed to ``build_pairs`` as data).
+    """
+    p = _news_problems(cfg.news, news_source) + _label_problems(cfg.labels)
+    p += _split_problems(cfg.splits, cfg.labels.horizons)
+    return p + (price_config_problems(cfg.prices) if cfg.prices else [])
 
 
 def _news_problems(n: NewsConfig, news_source: bool) -> list[str]:
@@ -90,7 +92,7 @@ def _split_problems(s: SplitsConfig, horizons: list[int]) -> list[str]:
     p = []
     if len(s.fractions) != 3 or any(f < 0 for f in s.fractions) or abs(sum(s.fractions) - 1) > 1e-9:
         p.append(f"'splits.fractions' must be 3 non-negative numbers adding up to 1, got {s.fractions}")
-    longest = max(horizons) if horizons else 0
+    longest = max([h for h in horizons if 1 <= h <= MAX_SESSIONS], default=0)  # bad horizons: reported already
     if s.embargo is not None and not longest <= s.embargo <= MAX_SESSIONS:
         p.append(f"'splits.embargo' ({s.embargo}) must be from the longest horizon ({longest}) to {MAX_SESSIONS}")
     if not 0 <= s.walk_forward_folds <= 100:
