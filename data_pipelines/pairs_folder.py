@@ -113,13 +113,19 @@ class PairsFolder:
 
     @property
     def calendar(self) -> str:
-        """The exchange calendar the entries were aligned on."""
-        return self.manifest["config"]["labels"]["calendar"]
+        """The exchange calendar the entries were aligned on (the manifest's ``prices.calendar``)."""
+        return self._prices_section()["calendar"]
 
     @property
     def latency(self) -> pd.Timedelta:
-        """The latency from publication to the first tradable print."""
-        return pd.Timedelta(self.manifest["config"]["labels"]["latency"])
+        """The latency from publication to the first tradable print (``prices.latency_seconds``)."""
+        return pd.Timedelta(seconds=self._prices_section()["latency_seconds"])
+
+    def _prices_section(self) -> dict:
+        section = self.manifest.get("prices")
+        if not isinstance(section, dict):
+            raise DataContractError("manifest predates prices.parquet: run newsalpha pairs again", file=str(self.root))
+        return section
 
     def read_pairs(self, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(self.pairs, columns=columns)
