@@ -1,9 +1,11 @@
 """Reading a news file: formats, encodings, the column mapping, and quarantine rows in the one contract.
 
 :func:`read_table` reads CSV, JSONL or Parquet and numbers the records (``source_row``: 1 = the first data row;
-in JSONL the line number); :func:`map_columns` renames the user's columns to the news contract. A JSONL line
-that is not valid text or not a JSON object is quarantined, not fatal; a file that cannot be read at all, holds
-no records or lacks a mapped column raises :class:`DataContractError` naming the file and column.
+in JSONL the line number); :func:`resolve_columns` and :func:`map_columns` rename the user's columns to the news
+contract. A JSONL line that is not valid text or not a JSON object, and a CSV record that is not well formed (an
+unclosed quote, too many fields: see :mod:`data_pipelines.news.csv_records`), is quarantined, not fatal; a file that
+cannot be read at all, holds no records or lacks a mapped column raises :class:`DataContractError` naming the file
+and column.
 """
 
 from __future__ import annotations
