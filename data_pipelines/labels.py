@@ -268,7 +268,9 @@ def forward_labels(
     b = None
     if cfg.benchmark is not None:
         if cfg.benchmark not in panel.tickers:
-            raise ConfigError(f"benchmark '{cfg.benchmark}' is not among the price tickers")
+            raise ConfigError(
+                f"benchmark '{cfg.benchmark}' is not among the price tickers (labels.benchmark: null: raw labels)"
+            )
         b = int(panel.tickers.get_loc(cfg.benchmark))
     kinds_of = ("ret", "exret", "abret") if b is not None else ("ret",)
     columns = [f"{kind}_h{h}" for h in hs for kind in kinds_of]

@@ -6,7 +6,9 @@
     inputs      news (file path and sha256, or a frame hash; ``embedded`` name), prices (source, frame hash)
     config      dataclasses.asdict of the resolved PairsConfig (embargo filled in)
     counts      input_rows, articles, exploded_rows, kept, quarantined{,_articles,_pairs} per reason, adds_up,
-                labels_missing: per label column of the kept pairs, how many miss it and why
+                labels_missing: per label column of the kept pairs, how many miss it and why,
+                benchmark_pairs: pairs whose ticker is the benchmark (their exret and abret are 0)
+    prices      prices.parquet: file, calendar, latency_seconds, benchmark, tickers, rows, first/last date
     labels      the label columns of the pairs, as Label dicts (kind, horizon, column)
     default_label  the Label a fit trains on unless told otherwise
     summary     sessions, tickers, share after the close, entry kinds, pairs per split (and fold)

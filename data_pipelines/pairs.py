@@ -139,11 +139,26 @@ def build_pairs(
     quarantine = quarantine.reset_index(drop=True)
     manifest = make_manifest(nr.counts, pairs, quarantine, cfg, news, px_info)
     manifest["counts"]["labels_missing"] = {k: v for k, v in missing.items() if v}
+    manifest["counts"]["benchmark_pairs"] = benchmark_pairs(pairs, lab.benchmark, horizons[0])
     used = panel_to_long(panel, [*pd.unique(pairs["ticker"]), *([lab.benchmark] if lab.benchmark else [])])
     manifest["prices"] = prices_section(used, lab)
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
     log.info("pairs: %d kept, %d quarantined in %.1f s", len(pairs), len(quarantine), manifest["seconds"])
     return PairsResult(pairs, quarantine, manifest, cfg, used)
+
+
+def benchmark_pairs(pairs: pd.DataFrame, benchmark: str | None, horizon: int) -> int:
+    """How many pairs are of the benchmark itself (their excess and abnormal returns are zero); warns once if any."""
+    n = 0 if benchmark is None else int((pairs["ticker"] == benchmark).sum())
+    if n:
+        log.warning(
+            "%d of %d pairs are of the benchmark %s itself: their exret and abret are 0, train those on ret_h%d",
+            n,
+            len(pairs),
+            benchmark,
+            horizon,
+        )
+    return n
 
 
 def resolve_config(config: PairsConfig | str | Path | None, options: dict[str, Any], news_given: bool) -> PairsConfig:
@@ -168,8 +183,13 @@ def news_input(cfg: PairsConfig) -> NewsInput:
 
 
 def _reasons(nr: Any) -> str:
-    counts = nr.quarantine["reason"].value_counts()
-    return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+    """Counts per reason, and the first row's detail (what to fix)."""
+    q = nr.quarantine
+    counts = ", ".join(f"{k}: {v}" for k, v in q["reason"].value_counts().items()) or "none"
+    if q.empty:
+        return counts
+    first = q.sort_values("source_row").iloc[0]
+    return f"{counts}; row {first['source_row']}: {first['detail']}"
 
 
 def prices_section(prices: pd.DataFrame, cfg: LabelsConfig) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def read_news(source: str | Path | pd.DataFrame, config: NewsConfig | None = Non
         raw, q0 = read_table(source, cfg.format, cfg.encoding)
     cols = resolve_columns(cfg.columns, raw.columns)
     art = map_columns(raw, cols, file)
-    art, q1 = clean_articles(art, cfg.timezone)
+    art, q1 = clean_articles(art, cfg.timezone, cfg.timestamp_unit, file=file, time_column=cols["published_at"])
     pairs, q2 = explode_tickers(art, cfg.default_ticker, cfg.ticker_delimiter)
     pairs, q3 = drop_duplicates(pairs, cfg.dedup_window)
     quarantine = pd.concat([q for q in (q0, q1, q2, q3) if len(q)] or [empty_quarantine()], ignore_index=True)
@@ -161,8 +161,19 @@ def raise_first_bad_row(quarantine: pd.DataFrame, file: str | None, columns: Map
     raise DataContractError(f"{first['reason']}: {detail}", file=file, row=int(first["source_row"]), column=column)
 
 
-def clean_articles(art: pd.DataFrame, timezone: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse times and quarantine records with bad bytes, bad times, empty text, missing or reused ids."""
+def clean_articles(
+    art: pd.DataFrame,
+    timezone: str,
+    unit: str | None = None,
+    *,
+    file: str | None = None,
+    time_column: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse times and quarantine records with bad bytes, bad times, empty text, missing or reused ids.
+
+    ``unit``: of numeric times (None: inferred, see :func:`~data_pipelines.news.times.parse_published`); ``file`` and
+    ``time_column`` name the input in messages.
+    """
     parts = []
     bad_bytes = pd.Series(False, index=art.index)
     detail = pd.Series(None, index=art.index, dtype=object)
@@ -175,9 +186,12 @@ def clean_articles(art: pd.DataFrame, timezone: str) -> tuple[pd.DataFrame, pd.D
         bad_bytes |= hit
     parts.append(quarantine_rows(art[bad_bytes], "encoding", detail[bad_bytes], NEWS_STAGE))
     art = art[~bad_bytes].copy()
-    art["published_at"] = parse_published(art["published_raw"], timezone).set_axis(art.index)
+    where = dict(file=file, column=time_column, rows=art["source_row"].to_numpy())
+    art["published_at"] = parse_published(art["published_raw"], timezone, unit, **where).set_axis(art.index)
     bad_time = art["published_at"].isna()
-    shown = art.loc[bad_time, "published_raw"].map(lambda v: f"cannot parse publication time {str(v)[:60]!r}")
+    how = f" as a Unix time in {unit} (news.timestamp_unit)" if unit else ""
+    col = f" in column '{time_column}'" if time_column else ""
+    shown = art.loc[bad_time, "published_raw"].map(lambda v: f"cannot parse publication time {str(v)[:60]!r}{col}{how}")
     parts.append(quarantine_rows(art[bad_time], "bad_time", shown, NEWS_STAGE))
     art = art[~bad_time]
     empty = art["text"].isna() | (art["text"].fillna("").str.strip() == "")

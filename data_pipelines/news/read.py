@@ -1,15 +1,19 @@
 """Reading a news file: formats, encodings, the column mapping, and quarantine rows in the one contract.
 
 :func:`read_table` reads CSV, JSONL or Parquet and numbers the records (``source_row``: 1 = the first data row;
-in JSONL the line number); :func:`map_columns` renames the user's columns to the news contract. A JSONL line
-that is not valid text or not a JSON object is quarantined, not fatal; a file that cannot be read at all, holds
-no records or lacks a mapped column raises :class:`DataContractError` naming the file and column.
+in JSONL the line number); :func:`resolve_columns` and :func:`map_columns` rename the user's columns to the news
+contract. A JSONL line that is not valid text or not a JSON object, and a CSV record that is not well formed (an
+unclosed quote, too many fields: see :mod:`data_pipelines.news.csv_records`), is quarantined, not fatal; a file that
+cannot be read at all, holds no records or lacks a mapped column raises :class:`DataContractError` naming the file
+and column.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -19,6 +23,9 @@ import pandas as pd
 from data_pipelines.config import NEWS_FORMATS, ColumnsConfig
 from data_pipelines.contracts import NEWS_STAGE, as_quarantine, empty_quarantine
 from data_pipelines.errors import ConfigError, DataContractError
+from data_pipelines.news.csv_records import needs_strict_read, read_records
+
+log = logging.getLogger(__name__)
 
 FORMATS = NEWS_FORMATS
 
@@ -85,19 +92,14 @@ def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
     if not path.is_file():
         raise DataContractError("news file not found", file=str(path))
     fmt = detect_format(path, fmt)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(f"news.encoding: unknown text encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
     quarantine = empty_quarantine()
     try:
         if fmt == "csv":
-            sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
-            raw = pd.read_csv(
-                path,
-                sep=sep,
-                dtype=object,
-                keep_default_na=False,
-                na_values=[""],
-                encoding=encoding,
-                encoding_errors="surrogateescape",
-            )
+            raw, quarantine = _read_csv(path, encoding)
         elif fmt == "parquet":
             raw = pd.read_parquet(path)
         else:
@@ -112,6 +114,29 @@ def read_table(path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
     if len(raw) + len(quarantine) == 0:
         raise DataContractError("news file holds no records", file=str(path))
     return raw, quarantine
+
+
+def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """pandas' fast reader, checked against the file's line count; the strict reader where a record may span lines
+    or pandas fails (see :mod:`data_pipelines.news.csv_records`)."""
+    sep = "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+    opts = dict(sep=sep, dtype=object, keep_default_na=False, na_values=[""], encoding=encoding)
+    try:
+        raw = pd.read_csv(path, encoding_errors="surrogateescape", **opts)
+        implicit_index = not isinstance(raw.index, pd.RangeIndex)  # pandas' guess when row 1 has an extra field
+        if not implicit_index and not needs_strict_read(path, len(raw)):
+            return raw, empty_quarantine()
+        log.info("%s: records span lines; reading it record by record so that none can swallow the next", path)
+    except pd.errors.ParserError as err:
+        log.info("%s: %s; reading it record by record", path, " ".join(str(err).split()))
+    frame, bad = read_records(path, encoding, sep)
+    if bad:
+        log.warning("%s: %d malformed CSV record(s) set aside, the first at line %d", path, len(bad), bad[0][1])
+    parts = [
+        quarantine_rows(pd.DataFrame({"source_row": [record]}), "malformed", f"line {line}: {why}", NEWS_STAGE)
+        for record, line, why in bad
+    ]
+    return frame, pd.concat(parts, ignore_index=True) if parts else empty_quarantine()
 
 
 def _read_jsonl(path: Path, encoding: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -70,7 +70,10 @@ def load_prices(
         frame = _load_known(prices, ask, start, end, open_ended=listed is None, benchmark=benchmark)
         info["source"] = prices.describe() if hasattr(prices, "describe") else {"kind": type(prices).__name__}
     if benchmark is not None and not (frame["ticker"] == benchmark).any():
-        raise PriceSourceError(f"benchmark {benchmark} has no prices from {start.date()} to {end.date()}")
+        raise PriceSourceError(
+            f"benchmark {benchmark} has no prices from {start.date()} to {end.date()}: add it to the prices, name "
+            "another one in labels.benchmark, or set labels.benchmark: null to make only raw labels (ret_h<h>)"
+        )
     if frame.empty:
         raise PriceSourceError(f"no prices for any news ticker from {start.date()} to {end.date()}")
     info["frame_sha256"] = hash_frame(frame.reset_index(drop=True))

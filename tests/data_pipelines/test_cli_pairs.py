@@ -96,7 +96,7 @@ def test_non_positive_price(tmp_path):
 def test_every_row_quarantined_is_an_error(tmp_path):
     write_csv_inputs(tmp_path, news_rows=[("x", "never", "t", "AAA")])
     proc = run_cli("--config", str(write_config(tmp_path)), cwd=tmp_path)
-    assert_one_line_error(proc, "no usable news", "bad_time: 1")
+    assert_one_line_error(proc, "no usable news", "bad_time: 1", "row 1: cannot parse publication time 'never'")
 
 
 def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
@@ -127,3 +127,15 @@ def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
         "unknown_ticker",
         "label_past_end",
     }
+
+
+def test_summary_names_missing_labels_and_the_default_label(tmp_path):
+    write_csv_inputs(tmp_path, news_rows=GOOD)
+    cfg = write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text().replace("beta_window: 5", "beta_window: 250").replace("min_beta_obs: 3", "min_beta_obs: 60")
+    )
+    proc = run_cli("--config", str(cfg), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "labels missing in kept pairs: abret_h1 5 (short_beta_history)" in proc.stdout
+    assert "default label: exret_h1" in proc.stdout

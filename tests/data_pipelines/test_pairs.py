@@ -242,6 +242,7 @@ def test_real_tweets_config_end_to_end(tmp_path):
     assert 0.15 < s["share_after_close"] < 0.40
     assert set(res.pairs.ticker) == {"SPX"}
     assert (res.pairs.exret_h1.dropna().abs() < 1e-12).all()  # the asset is its own benchmark
+    assert c["benchmark_pairs"] == c["kept"] and res.manifest["default_label"]["column"] == "ret_h1"
     assert res.pairs.session.max() <= pd.Timestamp("2018-12-07")
     assert {"train", "val", "test"} <= set(s["splits"])
     assert (folder / MANIFEST_FILE).is_file()
@@ -324,3 +325,26 @@ def test_entries_and_labels_can_be_rebuilt_from_the_folder_prices(tmp_path):
         ret = at.loc[prints.index[pos + 1]] / at.loc[row.session] - 1
         assert ret == pytest.approx(row.ret_h1, abs=1e-12) or np.isnan(row.ret_h1)
         assert entry.session == row.session
+
+
+def test_missing_benchmark_error_names_the_fix():
+    px = prices_frame()
+    with pytest.raises(PriceSourceError, match=r"benchmark SPX has no prices .*labels\.benchmark: null"):
+        build_pairs(news_frame(), px[px.ticker != "SPX"], **OPTS)
+
+
+def test_pairs_of_the_benchmark_itself_are_counted_and_warned_about(caplog):
+    news = news_frame()
+    news.loc[news.article_id == "a2", "ticker"] = "SPX"
+    with caplog.at_level("WARNING", logger="data_pipelines.pairs"):
+        res = build_pairs(news, prices_frame(), **OPTS)
+    spx = res.pairs[res.pairs.ticker == "SPX"]
+    assert len(spx) == 1 and (spx.exret_h1.abs() < 1e-12).all()
+    assert res.manifest["counts"]["benchmark_pairs"] == 1
+    warned = [r.getMessage() for r in caplog.records if "benchmark SPX itself" in r.getMessage()]
+    assert warned == [
+        "1 of 5 pairs are of the benchmark SPX itself: their exret and abret are 0, train those on ret_h1"
+    ]
+    assert res.manifest["default_label"] == Label("exret", 1).to_dict()  # other tickers have a real excess return
+    only = news_frame().assign(ticker="SPX")
+    assert build_pairs(only, prices_frame(), **OPTS).manifest["default_label"] == Label("ret", 1).to_dict()
