@@ -169,6 +169,7 @@ class RunLayout:
 
     config = property(lambda self: self.root / "config.yaml")
     checkpoints = property(lambda self: self.root / "checkpoints")
+    fit_record = property(lambda self: self.root / "fit.json")  # the checkpoint the recipe selected, its metrics
     last_ckpt = property(lambda self: self.root / "checkpoints" / "last.ckpt")
     predictor = property(lambda self: self.root / "predictor")
     predictions = property(lambda self: self.root / PREDICTIONS_FILE)
