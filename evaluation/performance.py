@@ -166,6 +166,12 @@ def monthly_returns(returns: pd.Series) -> pd.DataFrame:
     return table
 
 
+def rolling_window(n: int, preferred: int = 63, minimum: int = 10) -> int | None:
+    """A trailing window for ``n`` sessions: ``preferred`` if three fit, else ``n // 3`` (None under ``minimum``)."""
+    window = preferred if n >= 3 * preferred else n // 3
+    return window if window >= minimum else None
+
+
 def rolling_sharpe(returns: pd.Series, periods: float, window: int = 63) -> pd.Series:
     """Annualised Sharpe over a trailing ``window`` of sessions (NaN until the window is full)."""
     r = returns.astype(float)

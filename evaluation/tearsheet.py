@@ -251,12 +251,13 @@ def event_study(
 ) -> pd.DataFrame:
     """Cumulative (abnormal) return around each article's entry print, by group, with 95% bands.
 
-    Day ``k`` is the return from the entry-kind print of session ``s + k`` to that of ``s + k + 1`` (``s`` the
-    entry session; open to open or close to close), minus the benchmark's over the same prints when given.
-    Days ``0 .. h - 1`` therefore add up to the ``h``-session label; negative days lie before the entry and
-    could not be traded. The curve is anchored at 0 just before day 0: ``CAR(k) = sum_{0..k}`` for ``k >= 0``
-    and ``-sum_{k+1..-1}`` for ``k < 0``. Events whose window leaves the prices are left out. Events of one
-    session are averaged first; the band is ``+- 1.96`` standard errors across sessions.
+    ``day`` counts sessions from the entry print, along prints of the entry's kind (open to open or close to
+    close). ``CAR(k)`` for ``k > 0`` is the return from the entry print to the same print ``k`` sessions
+    later (the sum of the per-session returns, minus the benchmark's over the same prints when given), so
+    ``CAR(h)`` is the ``h``-session label; ``CAR(0) = 0``; ``CAR(k < 0) = -`` the return from ``|k|`` sessions
+    before the entry to the entry, which lay before the entry and could not be traded. Events whose window
+    leaves the prices are left out. Events of one session are averaged first; the band is ``+- 1.96``
+    standard errors across sessions.
 
     Parameters
     ----------
@@ -265,7 +266,7 @@ def event_study(
     prints : DataFrame
         Prices on the print sequence: one row per print in time order, one column per ticker.
     window : (int, int)
-        First and last event day.
+        First (<= 0) and last (>= 0) day.
     step : int
         Prints per session (2: open and close).
     benchmark : str, optional
@@ -277,21 +278,22 @@ def event_study(
         ``group, day, car, se, lo, hi, n_events, n_sessions``.
     """
     lo, hi = window
+    steps = np.arange(lo, hi)  # per-session intervals [k, k + 1]
     days = np.arange(lo, hi + 1)
     prices = prints.to_numpy(float)
     col = prints.columns.get_indexer(events["ticker"])
-    pos = events["print_pos"].to_numpy(np.int64)[:, None] + step * days[None, :]
-    inside = (col[:, None] >= 0) & (pos >= 0) & (pos + step < len(prices))
-    ok = inside.all(axis=1)
+    pos = events["print_pos"].to_numpy(np.int64)[:, None] + step * steps[None, :]
+    ok = ((col[:, None] >= 0) & (pos >= 0) & (pos + step < len(prices))).all(axis=1)
     p0, p1, c = pos[ok], pos[ok] + step, col[ok][:, None]
     ar = prices[p1, c] / prices[p0, c] - 1.0
     if benchmark is not None:
         b = prints.columns.get_loc(benchmark)
         ar = ar - (prices[p1, b] / prices[p0, b] - 1.0)
-    after = np.cumsum(np.where(days >= 0, ar, 0.0), axis=1)
-    before = -np.cumsum(np.where(days < 0, ar, 0.0)[:, ::-1], axis=1)[:, ::-1]
-    car = np.where(days >= 0, after, np.roll(before, -1, axis=1))
-    car[:, days == -1] = 0.0
+    after = np.cumsum(np.where(steps >= 0, ar, 0.0), axis=1)  # CAR(k + 1) for k >= 0
+    before = -np.cumsum(np.where(steps < 0, ar, 0.0)[:, ::-1], axis=1)[:, ::-1]  # CAR(k) for k < 0
+    car = np.zeros((len(ar), len(days)))
+    car[:, days < 0] = before[:, steps < 0]
+    car[:, days > 0] = after[:, steps >= 0]
     frame = pd.DataFrame(car, columns=days).assign(session=events["session"].to_numpy()[ok])
     frame["group"] = events["group"].to_numpy()[ok]
     frame = frame[np.isfinite(frame[days]).all(axis=1)]

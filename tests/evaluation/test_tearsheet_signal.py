@@ -130,18 +130,32 @@ def test_calibration_slope_recovers_the_scale():
 def test_event_study_hand_worked():
     prints = pd.DataFrame({"A": [100.0, 101.0, 103.0, 102.0, 104.0, 105.0], "M": [10.0, 10.0, 10.0, 10.0, 11.0, 11.0]})
     events = pd.DataFrame({"print_pos": [2, 3], "ticker": ["A", "A"], "session": [1, 2], "group": ["g", "g"]})
-    out = ts.event_study(events, prints, window=(-2, 1), step=1)
-    ar = prints["A"].pct_change().shift(-1)  # ar[p] = return from print p to p + 1
-    first = {-2: -ar[1], -1: 0.0, 0: ar[2], 1: ar[2] + ar[3]}
-    second = {-2: -ar[2], -1: 0.0, 0: ar[3], 1: ar[3] + ar[4]}
+    out = ts.event_study(events, prints, window=(-2, 2), step=1)
+    a = prints["A"]
+    # day k > 0: return from the entry print to k prints later; day k < 0: minus the return from k prints before
+    first = {-2: -(a[1] / a[0] - 1) - (a[2] / a[1] - 1), -1: -(a[2] / a[1] - 1), 0: 0.0}
+    first.update({1: a[3] / a[2] - 1, 2: (a[3] / a[2] - 1) + (a[4] / a[3] - 1)})
+    second = {-2: -(a[2] / a[1] - 1) - (a[3] / a[2] - 1), -1: -(a[3] / a[2] - 1), 0: 0.0}
+    second.update({1: a[4] / a[3] - 1, 2: (a[4] / a[3] - 1) + (a[5] / a[4] - 1)})
     car = out.set_index("day")["car"]
-    for day in (-2, -1, 0, 1):
+    for day in range(-2, 3):
         assert car[day] == pytest.approx((first[day] + second[day]) / 2)
     assert out["n_events"].iloc[0] == 2 and out["n_sessions"].iloc[0] == 2
-    se = np.std([first[1], second[1]], ddof=1) / math.sqrt(2)
-    assert out.set_index("day")["se"][1] == pytest.approx(se)
-    abnormal = ts.event_study(events.iloc[[0]], prints, window=(0, 1), step=1, benchmark="M")
-    assert abnormal["car"].tolist() == pytest.approx([ar[2], ar[2] + ar[3] - 0.1])
+    se = np.std([first[2], second[2]], ddof=1) / math.sqrt(2)
+    assert out.set_index("day")["se"][2] == pytest.approx(se)
+    abnormal = ts.event_study(events.iloc[[0]], prints, window=(0, 2), step=1, benchmark="M")
+    assert abnormal["car"].tolist() == pytest.approx(
+        [0.0, a[3] / a[2] - 1, (a[3] / a[2] - 1) + (a[4] / a[3] - 1) - 0.1]
+    )
+
+
+def test_event_study_sums_to_the_label_over_h_sessions():
+    rng = np.random.default_rng(4)
+    prices = pd.DataFrame({"A": 100 * np.cumprod(1 + rng.normal(0, 0.01, 40))})
+    events = pd.DataFrame({"print_pos": [10, 20], "ticker": "A", "session": [1, 2], "group": 1})
+    out = ts.event_study(events, prices, window=(-3, 1), step=2).set_index("day")
+    label = [prices["A"][p + 2] / prices["A"][p] - 1 for p in (10, 20)]
+    assert out["car"][1] == pytest.approx(np.mean(label))
 
 
 def test_event_study_drops_events_whose_window_leaves_the_prices():
@@ -150,6 +164,5 @@ def test_event_study_drops_events_whose_window_leaves_the_prices():
     events = pd.DataFrame({"print_pos": [0, 4, 8, 4], "ticker": ["A", "A", "A", "B"], "session": [1, 2, 3, 4]})
     out = ts.event_study(events.assign(group=1), prints, window=(-1, 1), step=2)
     assert len(out) == 3 and set(out["n_events"]) == {1}
-    assert out.set_index("day")["car"][1] == pytest.approx(
-        prints["A"][8] / prints["A"][6] + prints["A"][6] / prints["A"][4] - 2
-    )
+    assert out.set_index("day")["car"][1] == pytest.approx(prints["A"][6] / prints["A"][4] - 1)
+    assert out.set_index("day")["car"][-1] == pytest.approx(-(prints["A"][4] / prints["A"][2] - 1))
