@@ -22,7 +22,7 @@ UNITS_NOTE = (
     "hit rates and turnover in percent (turnover: notional traded per session as a share of capital); Sharpe, "
     "Sortino and Calmar annualised over {periods:g} sessions a year; t-statistics Newey-West."
 )
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what can start emphasis, code, a link or a table cell
 _NUMERIC = re.compile(r"^(n/a|[-+−]?[\[(]?[-+−]?[\d.,]+\S*)")
 
 
