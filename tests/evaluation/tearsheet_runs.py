@@ -67,7 +67,7 @@ def synth_run(root: Path, name: str = "fit") -> Path:
     return run
 
 
-def noisy_copy(run: Path, dest: Path, scale: float = 1.5, seed: int = 0) -> Path:
+def noisy_copy(run: Path, dest: Path, scale: float = 4.0, seed: int = 0) -> Path:
     """A second "model": the run's predictions plus noise, backtested on the same pairs."""
     shutil.copytree(run, dest)
     preds = pd.read_parquet(dest / "predictions.parquet")
