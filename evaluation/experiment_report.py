@@ -213,7 +213,7 @@ def cumulative_figure(entries: list[dict]) -> bytes | None:
     with_daily = [e for e in entries if e["daily"] is not None and len(e["daily"])]
     if not with_daily:
         return None
-    fig, (ax,) = pl.figure(size=(9.6, 3.6))
+    fig, (ax,) = pl.figure(size=(12.8, 3.4))
     colors = iter([pl.COLORS["net"], pl.COLORS["gross"], "#2ca02c", "#ff7f0e", *pl.BASELINE_COLORS] * 3)
     for e in with_daily:
         x = pd.to_datetime(e["daily"]["session"])

@@ -213,6 +213,7 @@ def report_view(data: RunData, sheet: Sheet, figures: dict[str, bytes]) -> dict[
         "units": UNITS_NOTE.format(periods=data.periods),
         "tiles": rs.tiles(data, sheet),
         "headline": rs.headline(data),
+        "book": rs.BOOK[data.mode],
         "facts": rs.facts(data, sheet),
         "sections": section_blocks(data, sheet, figures),
         "quality": quality_rows(data.manifest, data.tables.get("quarantine")),

@@ -61,7 +61,7 @@ def deflated(metrics: dict[str, Any]) -> str:
     n = metrics.get("n_trials")
     value = num(metrics.get("deflated_sharpe"), ".3f")
     if not finite(n) or int(n) <= 1:
-        return f"{value} (n_trials = 1: not deflated, the probability that the true Sharpe exceeds 0)"
+        return f"{value} (n_trials = 1: not deflated; P[true Sharpe > 0])"
     return f"{value} (deflated for n_trials = {int(n)} configurations)"
 
 

@@ -54,39 +54,29 @@ def titles(data: RunData) -> tuple[str, str]:
 
 
 def headline(data: RunData) -> list[list[str]]:
-    """The headline test statistics of the model, each with its unit and test."""
+    """The headline test statistics of the model, each with its unit and test (the book named in the title)."""
     m, ts = data.metrics, data.mode == "time_series"
+    ci = m.get("ls_sharpe_ci") or [None, None]
     rows = [
-        [
-            "IC (mean, Newey-West t)" if not ts else "IC (correlation over time, NW t)",
-            with_t(num(m.get("ic_mean"), ".4f"), m.get("ic_tstat")),
-        ],
+        ["IC, correlation over time" if ts else "IC, mean daily", with_t(num(m.get("ic_mean"), ".4f"), m.get("ic_tstat"))],
         ["rank IC", with_t(num(m.get("rank_ic_mean"), ".4f"), m.get("rank_ic_tstat"))],
-        [f"{BOOK[data.mode]}: mean per session, gross", with_t(bp(m.get("ls_mean"), 2), m.get("ls_tstat"))],
-        [f"{BOOK[data.mode]}: mean per session, net", with_t(bp(m.get("ls_mean_net"), 2), m.get("ls_tstat_net"))],
+        ["mean per session, gross", with_t(bp(m.get("ls_mean"), 2), m.get("ls_tstat"))],
+        ["mean per session, net", with_t(bp(m.get("ls_mean_net"), 2), m.get("ls_tstat_net"))],
     ]
     if ts and "timing_mean" in m:
-        rows.append(
-            ["timing minus buy-and-hold, net, per session", with_t(bp(m.get("timing_mean"), 2), m.get("timing_tstat"))]
-        )
+        rows.append(["net minus buy-and-hold, per session", with_t(bp(m.get("timing_mean"), 2), m.get("timing_tstat"))])
         rows.append(["buy-and-hold Sharpe", num(m.get("hold_sharpe"))])
-    ci = m.get("ls_sharpe_ci") or [None, None]
     rows += [
         ["Sharpe, gross / net", f"{num(m.get('ls_sharpe_gross'))} / {num(m.get('ls_sharpe_net'))}"],
-        ["Sharpe net, 95% block-bootstrap interval", f"[{num(ci[0])}, {num(ci[1])}]"],
-        ["deflated Sharpe (probability)", deflated(m)],
-        [
-            "out-of-sample R² vs zero / vs training mean",
-            f"{pct(m.get('oos_r2_zero'), 2)} / {pct(m.get('oos_r2_mean'), 2)}",
-        ],
+        ["Sharpe net, 95% block bootstrap", f"[{num(ci[0])}, {num(ci[1])}]"],
+        ["deflated Sharpe", deflated(m)],
+        ["OOS R² vs zero / training mean", f"{pct(m.get('oos_r2_zero'), 2)} / {pct(m.get('oos_r2_mean'), 2)}"],
         ["hit rate (articles)", pct(m.get("hit_rate"))],
         ["turnover per session", pct(m.get("turnover"))],
         ["break-even cost per side", f"{num(m.get('breakeven_cost_bps'), '.1f')} bp"],
         ["max drawdown (net)", pct(m.get("max_drawdown"))],
-        [
-            "sessions (with a position) / predictions",
-            f"{count(m.get('n_sessions'))} ({count(m.get('n_sessions_traded'))}) / {count(m.get('n_predictions'))}",
-        ],
+        ["sessions (with a position)", f"{count(m.get('n_sessions'))} ({count(m.get('n_sessions_traded'))})"],
+        ["predictions", count(m.get("n_predictions"))],
     ]
     return rows
 
