@@ -3,8 +3,8 @@
 Data: S sessions x N tickers, one article per name and session with a planted IC of 0.02, written as a
 run folder (``pairs.parquet`` with ``exret_h1`` and a ``predictions.parquet`` of the test split). Cases:
 
-- ``evaluate`` (the baseline): ``evaluation.evaluate.evaluate`` on in-memory predictions and returns.
-- ``run_backtest``: ``evaluation.run.run_backtest(run)``: reads both files, builds the returns and the
+- ``evaluate`` (the baseline): ``evaluation.evaluate`` on in-memory predictions and returns.
+- ``run_backtest``: ``evaluation.run_backtest(run)``: reads both files, builds the returns and the
   benchmark from the pairs, evaluates and writes ``metrics.json`` and the tables (what
   ``newsalpha backtest`` does).
 - ``build_report``: ``evaluation.report.build_report(run)``: the tear sheet (signal statistics, the book's
@@ -89,17 +89,18 @@ def main() -> None:
     args = ap.parse_args()
     n_sessions, n_tickers = (250, 100) if args.quick else (args.sessions, args.tickers)
 
-    from evaluation.evaluate import evaluate
+    from data_pipelines.contracts import Label
+    from evaluation import evaluate, run_backtest
+    from evaluation.inputs import read_predictions, returns_table
     from evaluation.report import build_report
-    from evaluation.run import read_predictions, returns_table, run_backtest
 
     with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
         run = Path(tmp) / "run"
         make_run(run, n_sessions, n_tickers)
         preds = read_predictions(run / "predictions.parquet")
-        returns = returns_table(pd.read_parquet(run / "pairs.parquet"), preds, "exret_h1")
+        returns = returns_table(pd.read_parquet(run / "pairs.parquet"), preds, Label("exret", 1))
         t_eval, _ = timed(lambda: evaluate(preds, returns, horizon=1))
-        t_backtest, metrics = timed(lambda: run_backtest(run))
+        t_backtest, metrics = timed(lambda: run_backtest(run, target="exret_h1"))
         t_report, paths = timed(lambda: build_report(run))
         html_bytes = paths["html"].stat().st_size
         parts = report_parts(run)

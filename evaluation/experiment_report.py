@@ -13,7 +13,7 @@
   session, HAC variance with lags at least ``h - 1``);
 * the cumulative net book of every predictor on one chart, and each model's verdict.
 
-Baselines are scored with :func:`evaluation.evaluate.evaluate` on the returns of the first run, with that
+Baselines are scored with :func:`evaluation.evaluate` on the returns of the first run, with that
 run's options, so every row is computed the same way.
 """
 
@@ -94,7 +94,7 @@ def collect(runs: Sequence[Any], names: Sequence[str] | None = None) -> tuple[li
 
 def baseline_entries(data: RunData, taken: set[str]) -> list[dict]:
     """Each baseline of ``data`` scored with the run's options (names already taken are skipped)."""
-    from evaluation.evaluate import evaluate
+    from evaluation.scoring import evaluate
 
     returns = returns_for(data)
     if returns is None:

@@ -1,10 +1,10 @@
 """Prices around the test window, for the event study and the IC decay at horizons the pairs do not carry.
 
-The price source, calendar and benchmark are those the pairs were built with, read from the pairs manifest
-(``config.prices`` relative to the pairs config file), and labels at further horizons come from the pair
-builder's own functions (:func:`data_pipelines.labels.forward_labels` on the same print sequence), so a label
-here is the label the pairs would have had. Without a readable source (yfinance not cached, a DataFrame passed
-through the API) the report leaves the event study out and the IC decay uses the horizons the pairs have.
+The prices are the panel the labels were computed from (``prices.parquet`` of the pairs folder), else the
+price source the pairs manifest names (older pairs folders); the calendar and benchmark are the manifest's.
+Labels at further horizons come from the pair builder's own functions (:func:`data_pipelines.labels.forward_labels`
+on the same print sequence), so a label here is the label the pairs would have had. Without prices the report
+leaves the event study out and the IC decay uses the horizons the pairs have.
 """
 
 from __future__ import annotations
@@ -49,24 +49,41 @@ class Market:
         return np.where(s >= 0, 2 * s + (entry_kind.astype(str).to_numpy() == "close"), -1)
 
 
-def load_market(manifest: dict[str, Any], tickers: list[str], start: pd.Timestamp, end: pd.Timestamp) -> Market | None:
-    """Prices of ``tickers`` and the benchmark, ``start - 400 days`` to ``end + 60 days`` (``None`` if unreadable)."""
-    from data_pipelines.calendar import session_prints
-    from data_pipelines.labels import price_panel
+def _source_prices(manifest: dict[str, Any], ask: list[str], start: pd.Timestamp, end: pd.Timestamp):
+    """Prices from the source the pairs manifest names (paths relative to the pairs config), or ``None``."""
     from data_pipelines.prices.sources import price_source_from_config
 
-    cfg = manifest.get("config") or {}
-    source_cfg, config_file = cfg.get("prices"), (manifest.get("config_file") or {}).get("path")
+    source_cfg = (manifest.get("config") or {}).get("prices")
+    config_file = (manifest.get("config_file") or {}).get("path")
     if not isinstance(source_cfg, dict) or not config_file:
-        log.info("no price source in the pairs manifest: no event study")
         return None
-    labels = cfg.get("labels") or {}
-    benchmark = labels.get("benchmark")
+    source = price_source_from_config(source_cfg, Path(config_file).parent)
+    return source.load(ask, start - pd.Timedelta(days=400), end + pd.Timedelta(days=60))
+
+
+def load_market(
+    manifest: dict[str, Any], pairs_file: str | None, tickers: list[str], start: pd.Timestamp, end: pd.Timestamp
+) -> Market | None:
+    """Prices of ``tickers`` and the benchmark around ``[start, end]`` (see the module docstring); ``None`` if none."""
+    from data_pipelines.calendar import session_prints
+    from data_pipelines.contracts import PRICES_FILE
+    from data_pipelines.labels import price_panel
+    from evaluation.rundata import market_facts
+
+    facts = market_facts(manifest)
+    benchmark = facts.get("benchmark")
     ask = sorted({*map(str, tickers), *([benchmark] if benchmark else [])})
+    beside = Path(pairs_file).parent / PRICES_FILE if pairs_file else None
     try:
-        source = price_source_from_config(source_cfg, Path(config_file).parent)
-        prices = source.load(ask, start - pd.Timedelta(days=400), end + pd.Timedelta(days=60))
-        prints = session_prints(labels.get("calendar") or "XNYS", prices["date"].min(), prices["date"].max())
+        if beside is not None and beside.is_file():
+            prices = pd.read_parquet(beside)
+            prices = prices[prices["ticker"].isin(ask)]
+        else:
+            prices = _source_prices(manifest, ask, start, end)
+        if prices is None or prices.empty:
+            log.info("no prices beside the pairs or in their manifest: no event study")
+            return None
+        prints = session_prints(facts.get("calendar") or "XNYS", prices["date"].min(), prices["date"].max())
         panel = price_panel(prices, prints)
     except (NewsalphaError, OSError) as err:
         log.warning("prices not readable for the event study (%s)", err)

@@ -58,7 +58,10 @@ def headline(data: RunData) -> list[list[str]]:
     m, ts = data.metrics, data.mode == "time_series"
     ci = m.get("ls_sharpe_ci") or [None, None]
     rows = [
-        ["IC, correlation over time" if ts else "IC, mean daily", with_t(num(m.get("ic_mean"), ".4f"), m.get("ic_tstat"))],
+        [
+            "IC, correlation over time" if ts else "IC, mean daily",
+            with_t(num(m.get("ic_mean"), ".4f"), m.get("ic_tstat")),
+        ],
         ["rank IC", with_t(num(m.get("rank_ic_mean"), ".4f"), m.get("rank_ic_tstat"))],
         ["mean per session, gross", with_t(bp(m.get("ls_mean"), 2), m.get("ls_tstat"))],
         ["mean per session, net", with_t(bp(m.get("ls_mean_net"), 2), m.get("ls_tstat_net"))],

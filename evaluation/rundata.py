@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_pipelines.contracts import MANIFEST_FILE, METRICS_FILE, PREDICTIONS_FILE
+from data_pipelines.contracts import MANIFEST_FILE, Label, RunLayout
 from data_pipelines.errors import DataContractError, NewsalphaError
 from evaluation.baselines import read_pairs
-from evaluation.run import EVAL_DIR, TABLES, read_baselines, read_metadata, read_predictions, split_finite
+from evaluation.inputs import read_baselines, read_metadata, read_predictions, resolve_label, split_finite
+from evaluation.scoring import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class RunData:
     articles: pd.DataFrame
     pairs: pd.DataFrame | None
     baselines: dict[str, pd.DataFrame]
+    label: Label
     manifest: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +77,7 @@ class RunData:
 
     @property
     def target(self) -> str:
-        return str(self.context.get("target") or "target")
+        return self.label.column
 
     @property
     def periods(self) -> float:
@@ -86,13 +88,13 @@ class RunData:
 
     @property
     def calendar(self) -> str:
-        labels = (self.manifest.get("config") or {}).get("labels") or {}
-        return str(labels.get("calendar") or "XNYS")
+        return str(market_facts(self.manifest).get("calendar") or "XNYS")
 
-    @property
-    def benchmark(self) -> str | None:
-        labels = (self.manifest.get("config") or {}).get("labels") or {}
-        return labels.get("benchmark")
+
+def market_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Calendar and benchmark of the pairs: the manifest's ``prices`` section, else its labels config."""
+    labels = (manifest.get("config") or {}).get("labels") or {}
+    return {**labels, **(manifest.get("prices") or {})}
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -105,8 +107,8 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     """The evaluation tables written by the backtest step (missing ones are left out)."""
-    names = (*TABLES, "quarantine")
-    return {n: pd.read_parquet(p) for n in names if (p := run_dir / EVAL_DIR / f"{n}.parquet").is_file()}
+    folder = RunLayout(run_dir).evaluation
+    return {n: pd.read_parquet(p) for n in (*TABLES, "quarantine") if (p := folder / f"{n}.parquet").is_file()}
 
 
 def read_manifest(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -131,14 +133,14 @@ def read_config(run_dir: Path) -> dict[str, Any]:
         raise DataContractError(f"not valid YAML ({err})", file=str(path)) from err
 
 
-def read_test_pairs(pairs_file: str | None, label_kind: str | None) -> pd.DataFrame | None:
-    """The test split of the pairs, with its keys, every label of ``label_kind`` and the report's extra columns."""
+def read_test_pairs(pairs_file: str | None, label: Label) -> pd.DataFrame | None:
+    """The test split of the pairs, with its keys, every label of the label's kind and the report's extra columns."""
     if not pairs_file or not Path(pairs_file).is_file():
         return None
-    kind = f"{label_kind}_h" if label_kind else None
+    kind = f"{label.kind}_h"
 
     def wanted(c: str) -> bool:
-        is_label = kind is not None and c.startswith(kind) and c[len(kind) :].isdigit()
+        is_label = c.startswith(kind) and c[len(kind) :].isdigit()
         return c in ("article_id", "ticker", "session", "split", *PAIRS_EXTRA) or is_label
 
     pairs = read_pairs(pairs_file, columns=wanted)
@@ -201,31 +203,35 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
     DataContractError
         No ``metrics.json`` (run the backtest first), or a file that exists but cannot be read.
     """
-    run_dir = Path(run_dir)
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        raise DataContractError("no metrics.json: run `newsalpha backtest --run DIR` first", file=str(path))
-    metrics = read_json(path)
+    layout = RunLayout(run_dir)
+    if not layout.metrics.is_file():
+        raise DataContractError("no metrics.json: run `newsalpha backtest --run DIR` first", file=str(layout.metrics))
+    metrics = read_json(layout.metrics)
     ctx = metrics.get("context") or {}
-    preds, _ = split_finite(read_predictions(run_dir / PREDICTIONS_FILE), "model")
-    target = str(ctx.get("target") or "")
-    kind = target.split("_h")[0] if "_h" in target else None
-    pairs = read_test_pairs(ctx.get("pairs_file"), kind)
+    meta = read_metadata(layout)
+    label = (
+        Label.from_dict(ctx["label"])
+        if ctx.get("label")
+        else resolve_label(layout.predictions, ctx.get("target"), meta)
+    )
+    preds, _ = split_finite(read_predictions(layout.predictions), "model")
+    pairs = read_test_pairs(ctx.get("pairs_file"), label)
     try:
-        baselines, _ = read_baselines(run_dir)
+        baselines, _ = read_baselines(layout, label)
     except NewsalphaError as err:  # a broken baseline file must not hide the model's report
         log.warning("baselines not shown: %s", err)
         baselines = {}
     return RunData(
-        run_dir=run_dir,
+        run_dir=layout.root,
         metrics=metrics,
-        tables=read_tables(run_dir),
+        tables=read_tables(layout.root),
         articles=join_articles(preds, pairs),
         pairs=pairs,
         baselines=baselines,
-        manifest=read_manifest(run_dir, metrics),
-        meta=read_metadata(run_dir),
-        config=read_config(run_dir),
+        label=label,
+        manifest=read_manifest(layout.root, metrics),
+        meta=meta,
+        config=read_config(layout.root),
     )
 
 

@@ -3,7 +3,7 @@
 The statistics live in :mod:`evaluation.tearsheet` (signal), :mod:`evaluation.performance` (the book) and
 :mod:`evaluation.breakdowns`; this module only feeds them the run's tables and says, in ``notes``, what could
 not be shown and why. The book's per-session returns are the backtest's (``evaluation/daily.parquet``); the
-baselines' books are rebuilt with the public :func:`evaluation.evaluate.evaluate` on the same returns.
+baselines' books are rebuilt with the public :func:`evaluation.evaluate` on the same returns.
 """
 
 from __future__ import annotations
@@ -37,13 +37,9 @@ class Sheet:
         return self.tables.get(key)
 
 
-def _label_kind(target: str) -> str:
-    return target.split("_h")[0] if "_h" in target else "ret"
-
-
 def decay_labels(data: RunData, market: Market | None) -> dict[int, np.ndarray]:
     """Realised labels per article at each horizon: the pairs' columns, else recomputed from the prices."""
-    kind, arts = _label_kind(data.target), data.articles
+    kind, arts = data.label.kind, data.articles
     out: dict[int, np.ndarray] = {}
     if market is not None and "entry_kind" in arts:
         out.update(horizon_labels(arts, market, kind))
@@ -69,7 +65,7 @@ def event_table(data: RunData, market: Market) -> pd.DataFrame:
     events = data.articles.groupby(keys, observed=True)["prediction"].mean().reset_index()
     events["print_pos"] = market.print_pos(events["session"], events["entry_kind"])
     events["group"] = _event_groups(events, data.mode, int(data.metrics.get("n_quantiles") or 5)).to_numpy()
-    bench = market.benchmark if _label_kind(data.target) != "ret" else None
+    bench = market.benchmark if data.label.kind != "ret" else None
     bench = bench if bench is not None and set(events["ticker"]) != {bench} else None
     return ts.event_study(events, market.prints, window=EVENT_WINDOW, benchmark=bench).assign(
         abnormal=bench is not None
@@ -125,16 +121,16 @@ def book_tables(data: RunData, sheet: Sheet, units: pd.DataFrame) -> None:
 
 def returns_for(data: RunData) -> pd.DataFrame | None:
     """The returns table the run was scored on (the pairs' test labels per session and ticker)."""
-    from evaluation.run import returns_table
+    from evaluation.inputs import returns_table
 
     if data.pairs is None or data.target not in data.pairs:
         return None
-    return returns_table(data.pairs.assign(split="test"), data.articles, data.target)
+    return returns_table(data.pairs.assign(split="test"), data.articles, data.label)
 
 
 def baseline_books(data: RunData, returns: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Each non-constant baseline's daily book, from :func:`evaluation.evaluate.evaluate` with the run's options."""
-    from evaluation.evaluate import evaluate
+    """Each non-constant baseline's daily book, from :func:`evaluation.evaluate` with the run's options."""
+    from evaluation.scoring import evaluate
 
     m = data.metrics
     opts = {"mode": data.mode, "horizon": data.horizon, "n_quantiles": int(m.get("n_quantiles") or 5)}
@@ -177,7 +173,8 @@ def build_sheet(data: RunData) -> Sheet:
     sheet = Sheet()
     arts = data.articles
     start, end = pd.to_datetime(arts["session"]).min(), pd.to_datetime(arts["session"]).max()
-    market = load_market(data.manifest, sorted(arts["ticker"].astype(str).unique()), start, end)
+    tickers = sorted(arts["ticker"].astype(str).unique())
+    market = load_market(data.manifest, data.context.get("pairs_file"), tickers, start, end)
     units = signal_tables(data, sheet, market)
     book_tables(data, sheet, units)
     returns = returns_for(data)

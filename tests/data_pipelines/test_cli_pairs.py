@@ -113,7 +113,8 @@ def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
     quarantine = pd.read_parquet(folder / QUARANTINE_FILE)
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     c = manifest["counts"]
-    assert c["input_rows"] == 11 and c["kept"] == len(pairs) == 4  # a2/BBB falls on the gap
+    assert c["input_rows"] == 11 and c["kept"] == len(pairs) == 5  # a2/BBB loses only its h=1 labels to the gap
+    assert c["labels_missing"]["ret_h1"] == {"missing_price": 1} and "ret_h5" not in c["labels_missing"]
     assert c["input_rows"] == c["articles"] + sum(c["quarantined_articles"].values())
     assert c["exploded_rows"] == c["kept"] + sum(c["quarantined_pairs"].values())
     assert sum(c["quarantined"].values()) == len(quarantine)
@@ -125,5 +126,4 @@ def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
         "duplicate",
         "unknown_ticker",
         "label_past_end",
-        "missing_price",
     }

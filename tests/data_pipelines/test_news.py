@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_pipelines.contracts import QUARANTINE_COLUMNS, QUARANTINE_DTYPES
 from data_pipelines.errors import ConfigError, DataContractError
 from data_pipelines.news.ingest import parse_published, read_news, split_tickers
 
@@ -120,8 +121,10 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path):
     assert res.news.article_id.tolist() == ["1"]
     assert "yesterday-ish" in res.quarantine.set_index("source_row").loc[2, "detail"]
     c = res.counts
-    assert c["input_rows"] == c["articles"] + (res.quarantine.stage == "article").sum()
-    assert c["exploded_rows"] == c["kept"] + (res.quarantine.stage == "pair").sum()
+    assert c["input_rows"] == c["articles"] + (res.quarantine.stage == "news").sum()
+    assert c["exploded_rows"] == c["kept"] + (res.quarantine.stage == "pairs").sum()
+    assert list(res.quarantine.columns) == list(QUARANTINE_COLUMNS)
+    assert res.quarantine.dtypes.astype(str).to_dict() == {k: str(v) for k, v in QUARANTINE_DTYPES.items()}
     res.quarantine.to_parquet(tmp_path / "q.parquet")  # undecodable bytes never reach the saved table
 
 

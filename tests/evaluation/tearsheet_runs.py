@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_pipelines.contracts import Label
+from data_pipelines.io import write_predictions
+from evaluation import run_backtest
 from evaluation.baselines import read_pairs, run_baselines
-from evaluation.run import run_backtest
 from tests.evaluation.report_fixtures import make_run
 
 FIT_CONFIG = """seed_everything: 7
@@ -58,7 +60,7 @@ def synth_run(root: Path, name: str = "fit") -> Path:
     _, pairs_dir = build_pairs_from_config(paths["pairs_config"], root / "pairs")
     run = root / name
     run.mkdir(parents=True)
-    run_baselines(read_pairs(pairs_dir), "exret_h1", run / "baselines")
+    run_baselines(read_pairs(pairs_dir), Label("exret", 1), run / "baselines")
     shutil.move(run / "baselines" / "tfidf_ridge.parquet", run / "predictions.parquet")
     (run / "config.yaml").write_text(FIT_CONFIG, encoding="utf-8")
     (run / "config_predict.yaml").write_text(PREDICT_CONFIG, encoding="utf-8")
@@ -72,7 +74,9 @@ def noisy_copy(run: Path, dest: Path, scale: float = 4.0, seed: int = 0) -> Path
     shutil.copytree(run, dest)
     preds = pd.read_parquet(dest / "predictions.parquet")
     noise = np.random.default_rng(seed).normal(0, preds["prediction"].std() * scale, len(preds))
-    preds.assign(prediction=preds["prediction"] + noise).to_parquet(dest / "predictions.parquet")
+    write_predictions(
+        preds.assign(prediction=preds["prediction"] + noise), dest / "predictions.parquet", Label("exret", 1)
+    )
     run_backtest(dest, pairs=run.parent / "pairs" / "pairs.parquet", target="exret_h1")
     return dest
 

@@ -15,12 +15,11 @@ import pandas as pd
 import pytest
 
 from data_pipelines.errors import ConfigError
-from evaluation import stats
+from evaluation import run_backtest, stats
 from evaluation.experiment_report import build_experiment_report
 from evaluation.market import load_market
 from evaluation.report import build_report
 from evaluation.report_format import column_aligns, dedupe_configs, deflated, md_escape, quality_rows
-from evaluation.run import run_backtest
 from evaluation.rundata import load_run, unit_table
 from evaluation.sheet import build_sheet, decay_labels
 from tests.evaluation.tearsheet_runs import noisy_copy, synth_run, ts_run
@@ -56,8 +55,11 @@ def test_one_ic_definition_headline_equals_the_sheet(sheets, mode):
 
 def test_prices_reproduce_the_pairs_labels(sheets):
     data, _ = sheets["cs"]
-    market = load_market(data.manifest, sorted(data.articles["ticker"].unique()), data.articles["session"].min(),
-                         data.articles["session"].max())  # fmt: skip
+    arts = data.articles
+    tickers = sorted(arts["ticker"].unique())
+    market = load_market(
+        data.manifest, data.context["pairs_file"], tickers, arts["session"].min(), arts["session"].max()
+    )
     labels = decay_labels(data, None)  # the pairs' own columns
     from evaluation.market import horizon_labels
 
