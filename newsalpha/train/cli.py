@@ -14,7 +14,7 @@ plain LightningCLI this adds:
 - a fit into a folder that already holds a run is refused unless ``--overwrite`` (which removes that run's
   files first) or ``--ckpt_path`` resumes that run;
 - every ``--ckpt_path`` (``last`` and ``best`` included) is read through the weights-only loader of
-  :mod:`newsalpha.train.checkpoint`;
+  :mod:`newsalpha.train.checkpoint`, and a resumed fit restores the RNG states (:mod:`newsalpha.train.resume`);
 - a config mistake (unknown key, bad type, a YAML syntax error) ends in one line naming it and exit code 2.
 
 Predictions come from the exported predictor (``newsalpha predict``, :mod:`newsalpha.predict`), not from here.
@@ -40,6 +40,7 @@ from newsalpha import artifact
 from newsalpha.train.checkpoint import load_checkpoint, relative_to_run, resolve_ckpt_path, run_of
 from newsalpha.train.data import PairsDataModule
 from newsalpha.train.model import CHECKPOINT_KEY, NewsRegressor
+from newsalpha.train.resume import ExactResume
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,9 @@ class NewsalphaCLI(LightningCLI):
             from lightning.pytorch.loggers import CSVLogger
 
             kwargs["logger"] = CSVLogger(save_dir=trainer_cfg.get("default_root_dir") or ".", name="logs")
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(ExactResume())  # RNG states in every checkpoint, restored on resume
+        return trainer
 
 
 # -- the run folder -----------------------------------------------------------------------------------------------

@@ -147,6 +147,10 @@ def _error_line(capsys) -> str:
         (("--data.target", "exret_h9"), "exret_h9"),
         (("--model.lorra", "3"), "--model.lorra"),
         (("--trainer.max_epochz", "3"), "max_epochz"),
+        (("--trainer.max_epoch", "1"), "unrecognized arguments: --trainer.max_epoch"),  # no abbreviations
+        (("--model.lora", '{"rr": 4}'), "model.lora: Option 'rr' is not accepted"),
+        (("--ckpt_path", "/nonexistent.ckpt"), "/nonexistent.ckpt: checkpoint not found"),
+        (("--ckpt_path", "last"), "--ckpt_path last: no checkpoint to resume"),
         (("--data.template", "{published_at}: {text}"), "never a date"),
     ],
 )
@@ -174,3 +178,58 @@ def test_wrong_key_in_yaml_and_empty_split(fitted, capsys, tmp_path: Path) -> No
     err = capsys.readouterr().err
     lines = [line for line in err.strip().splitlines() if line.startswith("newsalpha: error:")]
     assert len(lines) == 1 and "split 'test'" in lines[0] and "pairs.parquet" in lines[0]
+
+
+def _line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.startswith("newsalpha: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_truncated_last_checkpoint_is_one_line(fitted, capsys, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    data = (fitted["run"] / "checkpoints" / "last.ckpt").read_bytes()
+    (run / "checkpoints" / "last.ckpt").write_bytes(data[: len(data) // 2])
+    capsys.readouterr()
+    assert main(["fit", *fit_args(fitted["backbone"], fitted["pairs"], run), "--ckpt_path", "last"]) == 2
+    assert "last.ckpt: not a readable checkpoint" in _line(capsys)
+
+
+def test_yaml_syntax_error_names_the_file(capsys, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("model:\n  lr: [0.1\ndata: {}\n")
+    assert main(["fit", "--config", str(bad)]) == 2
+    line = _line(capsys)
+    assert f"{bad}, line " in line and "not valid YAML" in line and "unicode string" not in line
+
+
+CRAFTED = """
+import os, sys, torch
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("touch " + sys.argv[2],))
+torch.save({"state_dict": {}, "hyper_parameters": {}, "boom": Boom()}, sys.argv[1])
+"""
+
+
+def test_crafted_last_checkpoint_runs_no_code(fitted, tmp_path: Path) -> None:
+    """Even with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1, --ckpt_path last goes through the weights-only loader."""
+    import subprocess
+    import sys
+
+    from tests.newsalpha.fit_fixtures import quiet_env
+
+    run, marker = tmp_path / "run", tmp_path / "pwned"
+    (run / "checkpoints").mkdir(parents=True)
+    subprocess.run([sys.executable, "-c", CRAFTED, str(run / "checkpoints" / "last.ckpt"), str(marker)], check=True)
+    assert not marker.exists()
+    env = {**quiet_env(), "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    args = fit_args(fitted["backbone"], fitted["pairs"], run, "--ckpt_path", "last")
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsalpha.cli", "fit", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "last.ckpt: not a readable checkpoint" in proc.stderr
+    assert not marker.exists()  # the pickle's payload never ran
