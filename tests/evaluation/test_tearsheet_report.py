@@ -187,3 +187,11 @@ def test_report_at_h5_and_without_pairs(runs, tmp_path):
     paths = build_report(bare)
     text = paths["html"].read_text(encoding="utf-8")
     assert "Event study left out" in text and 'id="fig-cumulative"' in text
+
+
+def test_ticker_contributions_add_up_to_the_book(sheets):
+    data, sheet = sheets["cs"]
+    daily = data.tables["daily"]
+    assert sheet["per_ticker"]["contribution"].sum() == pytest.approx(daily["gross"].sum(), rel=1e-9)
+    assert sheet["publication"]["n"].sum() == len(data.articles)
+    assert sheet["phenomena"].set_index("kind").loc["all", "n"] == len(data.articles)
