@@ -155,7 +155,12 @@ def test_experiment_report_accepts_metrics_dicts(runs, tmp_path):
 
 def test_md_escape_and_alignment_and_dedupe():
     assert md_escape("a|b *c* <x>") == "a\\|b \\*c\\* &lt;x&gt;"
-    assert column_aligns([["x", "1.0 bp", "n/a"], ["y", "-2%", "[0.1, 0.2]"]]) == ["text", "num", "num"]
+    assert column_aligns([["x", "1.0 bp", "n/a", "2024-01-02"], ["y", "-2%", "[0.1, 0.2]", "2024-01-03"]]) == [
+        "text",
+        "num",
+        "num",
+        "text",
+    ]
     shown = dedupe_configs([("a", "k: 1\nm: 2\nn: 3\n"), ("b", "k: 1\nm: 2\nn: 3\n"), ("c", "k: 1\nm: 2\nn: 4\n")])
     assert [s["name"] for s in shown] == ["a", "c"] and "identical to b" in shown[0]["note"]
     assert shown[1]["note"] == "differences from a" and "+n: 4" in shown[1]["text"]
