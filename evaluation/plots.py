@@ -172,7 +172,7 @@ def plot_turnover_exposure(daily: pd.DataFrame, mode: str, window: int = 21) -> 
     fig, (top, bottom) = figure(size=(SIZE[0], 3.6), rows=2, height_ratios=(1.4, 1))
     x = _sessions(daily)
     turnover = daily["turnover"].astype(float) * 100
-    top.bar(x, turnover, width=1.0, color=COLORS["ic"], lw=0, label="per session")
+    top.vlines(x, 0, turnover, color=COLORS["ic"], lw=1.0, label="per session")  # one collection, not n bars
     top.plot(
         x, turnover.rolling(window, min_periods=1).mean(), color=COLORS["roll"], lw=1.3, label=f"{window}-session mean"
     )
@@ -189,11 +189,11 @@ def plot_turnover_exposure(daily: pd.DataFrame, mode: str, window: int = 21) -> 
         bottom.set_yticks([-1, 0, 1], ["short", "flat", "long"])
         bottom.set_title(f"position: {', '.join(counts)} of {len(pos)} sessions", loc="left", fontsize=8)
     else:
-        bottom.plot(x, daily["n_long"], color=COLORS["long"], lw=1.0, label="names long")
-        bottom.plot(x, -daily["n_short"], color=COLORS["short"], lw=1.0, label="names short (negative)")
+        bottom.fill_between(x, daily["n_long"], step="mid", color=COLORS["long"], alpha=0.6, lw=0)
+        bottom.fill_between(x, -daily["n_short"], step="mid", color=COLORS["short"], alpha=0.6, lw=0)
         bottom.axhline(0, color="black", lw=0.6)
         bottom.set_ylabel("names")
-        bottom.legend(loc="upper left", frameon=False, ncol=2)
+        bottom.set_title("names held: long leg (up, green), short leg (down, red)", loc="left", fontsize=8)
     return fig
 
 

@@ -148,7 +148,7 @@ def plot_ic_time(daily: pd.DataFrame | None, rolling: pd.Series | None, mode: st
         ax.axhspan(-guide, guide, color=COLORS["band"], alpha=0.6, lw=0, label="95% band if no relation")
     else:
         x, ic = pd.to_datetime(daily["session"]), daily["ic"].astype(float)
-        ax.bar(x, ic, color=COLORS["ic"], width=1.0, label="daily IC")
+        ax.vlines(x, 0, ic, color=COLORS["ic"], lw=1.2, label="daily IC")  # one collection, not n bars
         roll = ic.rolling(window, min_periods=max(2, window // 3)).mean()
         ax.plot(x, roll, color=COLORS["roll"], lw=1.5, label=f"{window}-session mean")
     ax.axhline(0, color="black", lw=0.6)
@@ -229,18 +229,28 @@ def plot_contributions(per_ticker: pd.DataFrame, top: int = 10) -> Figure:
 
 
 def plot_training(log: pd.DataFrame, selected_epoch: int | None) -> Figure:
-    """Train and validation loss per epoch above validation IC; the selected checkpoint's epoch marked."""
+    """Train and validation loss (and validation RMSE) per epoch above validation IC; the selected epoch marked."""
     fig, (top, bottom) = figure(size=(SIZE[0], 3.6), rows=2)
     for col, color, label in (("train_loss", COLORS["gross"], "train loss"), ("val_loss", COLORS["net"], "val loss")):
         if col in log and log[col].notna().any():
             top.plot(log["epoch"], log[col], marker="o", ms=3, color=color, lw=1.3, label=label)
     top.set_ylabel("loss (scaled target)")
-    top.legend(loc="upper right", frameon=False)
+    handles, labels = top.get_legend_handles_labels()
+    if "val_mse" in log and log["val_mse"].notna().any():
+        right = top.twinx()
+        right.plot(log["epoch"], np.sqrt(log["val_mse"]) * 1e4, color="#ff7f0e", marker="s", ms=3, lw=1.0, ls="--")
+        right.set_ylabel("val RMSE (bp)", color="#ff7f0e", fontsize=8.5)
+        right.tick_params(labelsize=8)
+        right.spines["right"].set_visible(True)
+        handles.append(right.get_lines()[0])
+        labels.append("val RMSE (bp, right)")
+    top.legend(handles, labels, loc="upper right", frameon=False)
     for col, color, label in (("val_ic", COLORS["roll"], "val IC"), ("val_rank_ic", COLORS["ic"], "val rank IC")):
         if col in log and log[col].notna().any():
             bottom.plot(log["epoch"], log[col], marker="o", ms=3, color=color, lw=1.3, label=label)
     bottom.set_ylabel("IC")
     bottom.set_xlabel("epoch")
+    bottom.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     bottom.legend(loc="lower right", frameon=False)
     if selected_epoch is not None:
         for ax in (top, bottom):

@@ -147,7 +147,8 @@ FIGURES: list[tuple[str, str, Any, Any, Draw]] = [
      "realised IC and the oracle's ceiling.",
      _need("phenomena")(lambda d, s: ps.plot_phenomena(s["phenomena"]))),
     ("training", "training", "Training curves",
-     "Loss and validation IC per epoch from the fit's CSV log; the dotted line is the exported checkpoint.",
+     "Train and validation loss, validation RMSE and IC per epoch from the fit's CSV log; the dotted line is the "
+     "exported checkpoint's epoch.",
      _need("training")(lambda d, s: ps.plot_training(s["training"], _selected_epoch(d)))),
 ]  # fmt: skip
 SECTIONS = {
@@ -188,10 +189,14 @@ def section_blocks(data: RunData, sheet: Sheet, figures: dict[str, bytes]) -> li
         if name in figures:
             text = _for_mode(title, data.mode), _for_mode(caption, data.mode)
             blocks[section].append(_figure_block(name, *text, figures[name]))
+    # the tall metrics table beside the drawdowns table stacked over the underwater curve: no hole in the grid
+    side = [b for b in (rs.drawdowns_table(sheet), *[f for f in blocks["book"] if f["name"] == "drawdown"]) if b]
+    blocks["book"] = [f for f in blocks["book"] if f["name"] != "drawdown"]
+    perf = rs.performance_table(data, sheet)
+    blocks["book"][:0] = ([perf] if perf else []) + ([{"kind": "stack", "blocks": side}] if side else [])
     extra = {
         "signal": [rb.ic_decay_table(sheet), rb.calibration_table(sheet)],
         "baselines": [rs.comparison(data)],
-        "book": [rs.performance_table(data, sheet), rs.drawdowns_table(sheet)],
         "breakdowns": [rb.per_year_table(data, sheet), rb.per_ticker_tables(sheet), rb.publication_table(sheet)],
         "learned": [rb.phenomena_table(sheet), *rb.error_tables(sheet)],
     }
@@ -236,6 +241,9 @@ def render_html(view: dict[str, Any], template: str = "report.html.j2") -> str:
 def _md_blocks(blocks: list[dict]) -> list[str]:
     parts = []
     for block in blocks:
+        if block["kind"] == "stack":
+            parts += _md_blocks(block["blocks"])
+            continue
         parts += [f"### {md_escape(block['title'])}", ""]
         if block["kind"] == "figure":
             parts += [f"![{md_escape(block['title'])}](figures/{block['name']}.svg)", ""]

@@ -23,6 +23,7 @@ UNITS_NOTE = (
     "Sortino and Calmar annualised over {periods:g} sessions a year; t-statistics Newey-West."
 )
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what can start emphasis, code, a link or a table cell
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _NUMERIC = re.compile(r"^(n/a|[-+−]?[\[(]?[-+−]?[\d.,]+\S*)")
 
 
@@ -71,7 +72,7 @@ def column_aligns(rows: list[list[Any]]) -> list[str]:
     out = []
     for j in range(width):
         cells = [str(r[j]) for r in rows if j < len(r) and str(r[j]).strip() not in ("", "…")]
-        numeric = sum(bool(_NUMERIC.match(c)) for c in cells)
+        numeric = sum(bool(_NUMERIC.match(c)) and not _DATE.match(c) for c in cells)
         out.append("num" if cells and numeric * 2 > len(cells) else "text")
     return out
 

@@ -181,19 +181,36 @@ def spread_band(qret: pd.DataFrame, horizon: int = 1) -> tuple[pd.DataFrame, dic
     return frame, {"mean": mean, "tstat": t, "pvalue": pvalue_from_t(t), "n_sessions": len(spread), "lags": lags}
 
 
+def cluster_ols(y: np.ndarray, x: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
+    """OLS coefficients and cluster-robust standard errors (CR1, as statsmodels' ``cov_type="cluster"``).
+
+    ``V = c (X'X)^-1 [sum_g (X_g' u_g)(X_g' u_g)'] (X'X)^-1`` with ``c = G / (G - 1) (N - 1) / (N - K)``;
+    checked against statsmodels in the tests (importing it here would cost the report seconds).
+    """
+    x = np.asarray(x, float).reshape(len(y), -1)
+    y = np.asarray(y, float)
+    xtx_inv = np.linalg.pinv(x.T @ x)
+    beta = xtx_inv @ x.T @ y
+    codes = pd.factorize(np.asarray(groups))[0]
+    scores = np.zeros((codes.max() + 1, x.shape[1]))
+    np.add.at(scores, codes, x * (y - x @ beta)[:, None])
+    n, k, g = len(y), x.shape[1], len(scores)
+    scale = g / (g - 1) * (n - 1) / (n - k) if g > 1 and n > k else math.nan
+    cov = scale * xtx_inv @ (scores.T @ scores) @ xtx_inv
+    return beta, np.sqrt(np.clip(np.diag(cov), 0, None))
+
+
 def calibration(preds: pd.DataFrame, n_bins: int = 10, target: str = "target") -> pd.DataFrame:
     """Realised mean return by predicted decile (pooled over the test window) against the mean prediction.
 
     Bins are equal-count bins of the prediction's rank (ties broken by order). The standard error of each
-    realised mean is clustered by session (articles of one session share its market), from statsmodels.
+    realised mean is clustered by session (articles of one session share its market): :func:`cluster_ols`.
 
     Returns
     -------
     DataFrame
         ``bin`` (1 = lowest), ``n``, ``prediction`` (mean), ``realised`` (mean), ``se``, ``lo``, ``hi`` (95%).
     """
-    import statsmodels.api as sm
-
     df = preds[["session", "prediction", target]].dropna().reset_index(drop=True)
     bins = min(n_bins, len(df))
     df["bin"] = pd.qcut(df["prediction"].rank(method="first"), bins, labels=False) + 1
@@ -202,9 +219,7 @@ def calibration(preds: pd.DataFrame, n_bins: int = 10, target: str = "target") -
         y = g[target].to_numpy(float)
         se = math.nan
         if len(g) > 1 and g["session"].nunique() > 1:
-            codes = pd.factorize(g["session"])[0]
-            fit = sm.OLS(y, np.ones(len(y))).fit(cov_type="cluster", cov_kwds={"groups": codes})
-            se = float(fit.bse[0])
+            se = float(cluster_ols(y, np.ones(len(y)), g["session"])[1][0])
         rows.append({"bin": int(b), "n": len(g), "prediction": float(g["prediction"].mean()), "realised": y.mean()})
         rows[-1].update(se=se, lo=y.mean() - Z95 * se, hi=y.mean() + Z95 * se)
     return pd.DataFrame(rows, columns=["bin", "n", "prediction", "realised", "se", "lo", "hi"])
@@ -220,23 +235,18 @@ def calibration_slope(preds: pd.DataFrame, target: str = "target") -> dict[str, 
     dict
         ``slope, slope_se, intercept, intercept_se, t_slope_vs_1, n``.
     """
-    import statsmodels.api as sm
-
     df = preds[["session", "prediction", target]].dropna()
-    if len(df) < 3 or df["prediction"].std() == 0:
-        return dict.fromkeys(("slope", "slope_se", "intercept", "intercept_se", "t_slope_vs_1"), math.nan) | {
-            "n": len(df)
-        }
-    x = sm.add_constant(df["prediction"].to_numpy(float))
-    groups = pd.factorize(df["session"])[0]
-    fit = sm.OLS(df[target].to_numpy(float), x).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    slope, se = float(fit.params[1]), float(fit.bse[1])
+    keys = ("slope", "slope_se", "intercept", "intercept_se", "t_slope_vs_1")
+    if len(df) < 3 or df["prediction"].std() == 0 or df["session"].nunique() < 2:
+        return dict.fromkeys(keys, math.nan) | {"n": len(df)}
+    x = np.column_stack([np.ones(len(df)), df["prediction"].to_numpy(float)])
+    beta, se = cluster_ols(df[target].to_numpy(float), x, df["session"])
     return {
-        "slope": slope,
-        "slope_se": se,
-        "intercept": float(fit.params[0]),
-        "intercept_se": float(fit.bse[0]),
-        "t_slope_vs_1": (slope - 1.0) / se if se > 0 else math.nan,
+        "slope": float(beta[1]),
+        "slope_se": float(se[1]),
+        "intercept": float(beta[0]),
+        "intercept_se": float(se[0]),
+        "t_slope_vs_1": (beta[1] - 1.0) / se[1] if se[1] > 0 else math.nan,
         "n": len(df),
     }
 

@@ -155,9 +155,48 @@ def test_experiment_report_accepts_metrics_dicts(runs, tmp_path):
 
 def test_md_escape_and_alignment_and_dedupe():
     assert md_escape("a|b *c* <x>") == "a\\|b \\*c\\* &lt;x&gt;"
-    assert column_aligns([["x", "1.0 bp", "n/a"], ["y", "-2%", "[0.1, 0.2]"]]) == ["text", "num", "num"]
+    assert column_aligns([["x", "1.0 bp", "n/a", "2024-01-02"], ["y", "-2%", "[0.1, 0.2]", "2024-01-03"]]) == [
+        "text",
+        "num",
+        "num",
+        "text",
+    ]
     shown = dedupe_configs([("a", "k: 1\nm: 2\nn: 3\n"), ("b", "k: 1\nm: 2\nn: 3\n"), ("c", "k: 1\nm: 2\nn: 4\n")])
     assert [s["name"] for s in shown] == ["a", "c"] and "identical to b" in shown[0]["note"]
     assert shown[1]["note"] == "differences from a" and "+n: 4" in shown[1]["text"]
     rows = quality_rows({"counts": {"input_rows": 10, "kept": 8, "quarantined": {"no_price": 2}}}, None)
     assert ["pairs", "quarantined: no_price", "2", "20.0%"] in rows and ["pairs", "pairs kept", "8", "80.0%"] in rows
+
+
+def test_report_at_h5_and_without_pairs(runs, tmp_path):
+    from data_pipelines.contracts import Label
+    from evaluation.baselines import read_pairs, run_baselines
+
+    pairs = runs["cs"].parent / "pairs"
+    run = tmp_path / "h5"
+    run_baselines(read_pairs(pairs), Label("exret", 5), run / "baselines", names=("tfidf_ridge",))
+    shutil.move(run / "baselines" / "tfidf_ridge.parquet", run / "predictions.parquet")
+    metrics = run_backtest(run, pairs=pairs / "pairs.parquet")
+    assert metrics["horizon"] == 5
+    data = load_run(run)
+    sheet = build_sheet(data)
+    decay = sheet["ic_decay"].set_index("horizon")
+    assert decay.loc[5, "ic"] == pytest.approx(metrics["ic_mean"], abs=1e-12) and decay.loc[5, "lags"] >= 4
+    assert sheet["event_study"]["day"].max() == 10 and "5-session label" in _svg(
+        build_report(run)["html"].read_text(encoding="utf-8"), "event_study"
+    )
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(run / "predictions.parquet", bare / "predictions.parquet")
+    run_backtest(bare)
+    paths = build_report(bare)
+    text = paths["html"].read_text(encoding="utf-8")
+    assert "Event study left out" in text and 'id="fig-cumulative"' in text
+
+
+def test_ticker_contributions_add_up_to_the_book(sheets):
+    data, sheet = sheets["cs"]
+    daily = data.tables["daily"]
+    assert sheet["per_ticker"]["contribution"].sum() == pytest.approx(daily["gross"].sum(), rel=1e-9)
+    assert sheet["publication"]["n"].sum() == len(data.articles)
+    assert sheet["phenomena"].set_index("kind").loc["all", "n"] == len(data.articles)

@@ -118,6 +118,18 @@ def test_calibration_bins_and_clustered_se():
     assert low["lo"] == pytest.approx(0.25 - 1.959963984540054 * se)
 
 
+def test_cluster_ols_matches_statsmodels():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(40), 5)
+    x = np.column_stack([np.ones(200), rng.normal(size=200)])
+    y = x @ [0.1, 0.5] + rng.normal(size=40)[groups] + rng.normal(size=200)
+    beta, se = ts.cluster_ols(y, x, groups)
+    fit = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    assert beta == pytest.approx(fit.params, rel=1e-10) and se == pytest.approx(fit.bse, rel=1e-10)
+
+
 def test_calibration_slope_recovers_the_scale():
     rng = np.random.default_rng(2)
     x = rng.normal(0, 0.01, 400)
