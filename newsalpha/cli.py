@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "evaluate",
     "export",
     "generation",
+    "evolve",
     "demo",
 ]
 
