@@ -136,11 +136,14 @@ def bench_telemetry(writers: list[int], per_writer: int) -> list[dict]:
     return rows
 
 
-def bench_evolve_run(quick: bool) -> dict:
+def bench_evolve_run(quick: bool, run_dir: Path | None = None) -> dict:
+    """Run the demo evolve config (or read a finished run of it at ``run_dir``) and report its timings."""
     import yaml
 
     from newsalpha.survival.evolve import evolve
-    from newsalpha.survival.records import read_summaries
+
+    if run_dir is not None:
+        return _run_figures(run_dir, None)
 
     cfg = yaml.safe_load((CONFIGS / "evolve" / "demo.yaml").read_text())
     cfg["market"]["synth"] = str(CONFIGS / "synth" / "demo.yaml")
@@ -154,11 +157,16 @@ def bench_evolve_run(quick: bool) -> dict:
         path.write_text(yaml.safe_dump(cfg))
         t0 = time.perf_counter()
         res = evolve(path, Path(tmp) / "run")
-        wall = time.perf_counter() - t0
-        summaries = read_summaries(res.out)
-        lineage = json.loads((res.report.parent / "summary.json").read_text())
-        deflated = pd.read_parquet(res.report.parent / "deflated.parquet").to_dict("records")
-        gap = pd.read_parquet(res.report.parent / "gap.parquet").to_dict("records")
+        return _run_figures(res.out, time.perf_counter() - t0)
+
+
+def _run_figures(out: Path, wall: float | None) -> dict:
+    from newsalpha.survival.records import read_summaries
+
+    summaries = read_summaries(out)
+    lineage = json.loads((out / "lineage" / "summary.json").read_text())
+    deflated = pd.read_parquet(out / "lineage" / "deflated.parquet").to_dict("records")
+    gap = pd.read_parquet(out / "lineage" / "gap.parquet").to_dict("records")
     per_gen = [
         {
             "generation": s["generation"],
@@ -173,8 +181,9 @@ def bench_evolve_run(quick: bool) -> dict:
         }  # fmt: skip
         for s in summaries
     ]
-    return {"wall_s": round(wall, 1), "generations": per_gen, "verdict": lineage["verdict"], "deflated": deflated,
-            "gap": gap}  # fmt: skip
+    wall = wall if wall is not None else sum(s["seconds"] for s in summaries)
+    return {"run": str(out), "wall_s": round(wall, 1), "generations": per_gen, "verdict": lineage["verdict"],
+            "deflated": deflated, "gap": gap}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-evolve", action="store_true")
+    ap.add_argument("--evolve-run", type=Path, default=None, help="read a finished demo evolve run instead of running")
     args = ap.parse_args(argv)
     n_agents, sessions = (4, 8) if args.quick else (8, 20)
     result = {
@@ -194,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "telemetry": bench_telemetry([1, 2, 4, 8], 200 if args.quick else 1000),
     }
     if not args.skip_evolve:
-        result["evolve"] = bench_evolve_run(args.quick)
+        result["evolve"] = bench_evolve_run(args.quick, args.evolve_run)
     result.update(load_average_end=os.getloadavg()[0], python=platform.python_version())
     path = RESULTS / f"evolve{'_quick' if args.quick else ''}.json"
     write_json_atomic(result, path)

@@ -157,15 +157,6 @@ def fine_tune(parent: str | Path, telemetry: str | Path, config: str | Path, out
     return dict(run_generation(parent, telemetry, config, out).record)
 
 
-def champion(registry: str | Path) -> str | None:
-    """The latest promoted child of the lineage registry, None when none was promoted."""
-    return LineageRegistry(registry).champion()
-
-
-def lineage_records(registry: str | Path) -> list[dict[str, Any]]:
-    return LineageRegistry(registry).records()
-
-
 def trim_lineage(registry: str | Path, last_generation: int) -> int:
     """Drop records of generations after ``last_generation`` (a killed run's unfinished one); returns the count."""
     reg = LineageRegistry(registry)

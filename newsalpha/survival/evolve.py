@@ -33,7 +33,7 @@ import yaml
 
 from data_pipelines.calendar import align_to_prints
 from data_pipelines.contracts import require_columns
-from data_pipelines.errors import ConfigError, LookAheadError
+from data_pipelines.errors import ConfigError, DataContractError, LookAheadError
 from data_pipelines.io import write_json_atomic, write_parquet_atomic, write_text_atomic
 from newsalpha.survival import api
 from newsalpha.survival.brains import BrainRef, brain_train_end, load_brain, score_news
@@ -80,6 +80,8 @@ def prepare_market(cfg: EvolveConfig, out: Path) -> Market:
         write_parquet_atomic(prices, prices_path)
         write_parquet_atomic(news, news_path)
     news, prices = pd.read_parquet(news_path), pd.read_parquet(prices_path)
+    if news["ticker"].map(lambda t: isinstance(t, list | tuple | np.ndarray)).any():
+        news = news.explode("ticker", ignore_index=True)  # an agent reads one (article, ticker) row at a time
     require_columns(news, ("article_id", "published_at", "text", "ticker"), what="news", file=str(news_path))
     fitness = api.make_fitness(prices, cfg.agents.cost_bps, cfg.agents.ruin, cfg.market.calendar)
     tickers = sorted(set(news["ticker"].astype(str)) & set(map(str, fitness.tickers_)) - {cfg.market.benchmark})
@@ -214,10 +216,39 @@ def _finetune(g: int, champion: Path, cfg: EvolveConfig, market: Market, out: Pa
     pairs["labels"].setdefault("calendar", cfg.market.calendar)
     gen_cfg["registry"] = str(out / LINEAGE_FILE)
     path = write_text_atomic(yaml.safe_dump(gen_cfg, sort_keys=False), gdir / FILES["generation_config"])
+    store = gdir / FILES["population_store"] if cfg.finetune_on == "window" else _history_store(out, g)
     t0 = time.perf_counter()
-    record = api.fine_tune(champion, gdir / FILES["population_store"], path, gdir / FILES["finetune"])
+    try:
+        record = api.fine_tune(champion, store, path, gdir / FILES["finetune"])
+    except DataContractError as err:  # too little telemetry to learn from or to test on: the champion stays
+        log.warning("generation %d: no child (%s)", g, err)
+        record = {"parent": str(champion), "child": None, "promoted": False, "error": " ".join(str(err).split())}
     record["seconds"] = round(time.perf_counter() - t0, 1)
     return record
+
+
+def _history_store(out: Path, g: int) -> Path:
+    """A store of every article the populations of generations 0..g read (one record per 100 articles)."""
+    frames = []
+    for k in range(g + 1):
+        with api.open_telemetry(gen_dir(out, k) / FILES["population_store"]) as store:
+            frames.append(store.news_seen())
+    news = pd.concat(frames, ignore_index=True).drop_duplicates(["article_id", "ticker"])
+    path = gen_dir(out, g) / FILES["history_store"]
+    rows = news.astype(str).to_dict("records")
+    records = [
+        {
+            "agent_id": "history",
+            "generation": g,
+            "decided_at": chunk[-1]["published_at"],
+            "environment": {"news": chunk, "market": {}},
+            "action": {},
+        }  # fmt: skip
+        for chunk in (rows[i : i + 100] for i in range(0, len(rows), 100))
+    ]
+    with api.open_telemetry(path) as store:
+        store.log_many(records)
+    return path
 
 
 def run_generation_step(g: int, state: dict, cfg: EvolveConfig, market: Market, ctx: dict) -> dict:

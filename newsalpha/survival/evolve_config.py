@@ -95,6 +95,8 @@ class EvolveConfig:
     root: str | None = None  # predictor folder the specialised lineage starts from (default: the general brain)
     control: bool = True  # each window is also traded by the same genomes with the general brain
     finetune: bool = True  # False: no child generations (the population evolves its genomes only)
+    # window: a child learns from what the agents read in the window just traded; history: in every window so far
+    finetune_on: Literal["window", "history"] = "window"
     generation: dict[str, Any] = field(default_factory=dict)  # a configs/generation/*.yaml without pairs.prices
 
     def to_dict(self) -> dict[str, Any]:

@@ -131,11 +131,26 @@ def _short(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float | np.floating) else str(v)
 
 
-def dm_decisions(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per fine-tuned child: its DM test against the champion and whether it was promoted."""
-    cols = ["generation", "promoted", "dm_stat", "dm_pvalue", "mse_parent", "mse_child", "n_test", "n_sessions"]
-    rows = [{**{c: r.get(c) for c in cols}, "test_window": " to ".join(r.get("test_window") or [])} for r in records]
-    return pd.DataFrame(rows, columns=[*cols, "test_window"])
+def dm_decisions(summaries: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per fine-tune: the window that trained the child, its DM test against the champion, promoted or not.
+
+    ``summaries`` are the generations' ``summary.json``; a fine-tune that could not run says why in ``error``.
+    """
+    cols = ["promoted", "dm_stat", "dm_pvalue", "mse_parent", "mse_child", "n_test", "n_sessions"]
+    rows = []
+    for s in summaries:
+        rec = s.get("finetune")
+        if rec:
+            rows.append(
+                {
+                    "trained_on": int(s["generation"]),
+                    "trades_in": int(s["generation"]) + 1,
+                    **{c: rec.get(c) for c in cols},
+                    "test_window": " to ".join(rec.get("test_window") or []),
+                    "error": rec.get("error", ""),
+                }
+            )
+    return pd.DataFrame(rows, columns=["trained_on", "trades_in", *cols, "test_window", "error"])
 
 
 def general_gap(agents: pd.DataFrame) -> pd.DataFrame:
@@ -190,13 +205,15 @@ def _paired_t(diff: np.ndarray) -> tuple[float, float]:
     return t, float(2 * sps.t.sf(abs(t), diff.size - 1))
 
 
-def lineage_tables(agents: pd.DataFrame, daily: pd.DataFrame, records: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+def lineage_tables(
+    agents: pd.DataFrame, daily: pd.DataFrame, summaries: list[dict[str, Any]]
+) -> dict[str, pd.DataFrame]:
     """Every table of the lineage report, by name."""
     return {
         "fitness": fitness_by_generation(agents),
         "survival": survival_curves(agents, daily),
         "deflated": deflated_best(agents, daily),
         "champion": champion_lineage(agents),
-        "dm": dm_decisions(records),
+        "dm": dm_decisions(summaries),
         "gap": general_gap(agents),
     }

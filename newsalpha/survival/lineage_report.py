@@ -150,6 +150,7 @@ def verdict(tables: dict[str, pd.DataFrame]) -> tuple[str, bool]:
     gap = gap[gap["paired"] > 0] if "paired" in gap else gap.iloc[:0]
     dm = tables["dm"]
     promos = f"{int(dm['promoted'].sum())} of {len(dm)} fine-tuned children were promoted by the DM test"
+    promos = promos if len(dm) else "no child was fine-tuned"
     if gap.empty:
         return f"No generation traded with both brains, so no general-vs-specialised gap was measured; {promos}.", False
     last = gap.iloc[-1]
@@ -181,7 +182,7 @@ def lineage_view(out: Path) -> tuple[dict[str, Any], dict[str, bytes], dict[str,
     if agents.empty:
         raise DataContractError("no completed generation to report on", file=str(out))
     summaries = read_summaries(out)
-    tables = lineage_tables(agents, daily, api.lineage_records(out / "lineage.json"))
+    tables = lineage_tables(agents, daily, summaries)
     figures = render_figures(agents, tables)
     text, significant = verdict(tables)
     facts = [

@@ -34,6 +34,7 @@ FILES = {
     "telemetry": "telemetry.parquet",
     "population_store": "telemetry.db",
     "control_store": "control.db",
+    "history_store": "history.db",  # finetune_on: history: what every generation so far read
     "summary": "summary.json",
     "generation_config": "generation.yaml",
     "finetune": "finetune",

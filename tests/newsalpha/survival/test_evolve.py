@@ -146,3 +146,23 @@ def test_a_brain_trained_into_the_window_is_refused(resumed):
     with pytest.raises(LookAheadError, match="trained on news up to"):
         _check_lookahead(BrainRef("predictor", str(child)), end)
     _check_lookahead(BrainRef("predictor", str(child)), "2099-01-01")
+
+
+def test_history_store_holds_every_article_read_so_far(tmp_path):
+    from newsalpha.survival.evolve import _history_store
+    from newsalpha.survival.telemetry import Telemetry
+
+    def article(i: int, ticker: str = "AAA") -> dict:
+        return {"article_id": f"a{i}", "published_at": f"2024-01-0{2 + i} 14:00:00+00:00", "text": f"t{i}",
+                "ticker": ticker}  # fmt: skip
+
+    for g, items in ((0, [article(0), article(1)]), (1, [article(1), article(2, "BBB")])):
+        with Telemetry(tmp_path / f"gen_0{g}" / "telemetry.db") as store:
+            for a in items:  # two agents read the same article: it counts once
+                for agent in ("x", "y"):
+                    store.log(agent, g, a["published_at"], {"news": [a], "market": {}}, {})
+    with Telemetry(_history_store(tmp_path, 1)) as store:
+        seen = store.news_seen()
+    assert list(seen["article_id"]) == ["a0", "a1", "a2"] and list(seen["ticker"]) == ["AAA", "AAA", "BBB"]
+    with Telemetry(_history_store(tmp_path, 0)) as store:
+        assert list(store.news_seen()["article_id"]) == ["a0", "a1"]

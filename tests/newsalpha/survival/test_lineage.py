@@ -106,14 +106,20 @@ def test_champion_lineage_follows_first_parents():
 
 
 def test_dm_table_and_verdict():
-    records = [
-        {"generation": 1, "promoted": True, "dm_stat": 2.4, "dm_pvalue": 0.008, "test_window": ["2024-01-01", "b"]},
-        {"generation": 2, "promoted": False, "dm_stat": -0.3, "dm_pvalue": 0.6, "test_window": ["c", "d"]},
+    summaries = [
+        {
+            "generation": 0,
+            "finetune": {"promoted": True, "dm_stat": 2.4, "dm_pvalue": 0.008, "test_window": ["a", "b"]},
+        },
+        {"generation": 1, "finetune": {"promoted": False, "child": None, "error": "too few test pairs"}},
+        {"generation": 2, "finetune": None},
     ]
-    dm = dm_decisions(records)
-    assert list(dm["promoted"]) == [True, False] and dm.loc[0, "test_window"] == "2024-01-01 to b"
+    dm = dm_decisions(summaries)
+    assert list(dm["trained_on"]) == [0, 1] and list(dm["trades_in"]) == [1, 2]
+    assert list(dm["promoted"]) == [True, False] and dm.loc[0, "test_window"] == "a to b"
+    assert dm.loc[1, "error"] == "too few test pairs"
     agents, daily = _agents()
-    tables = lineage_tables(agents, daily, records)
+    tables = lineage_tables(agents, daily, summaries)
     text, significant = verdict(tables)
     assert "generation 1" in text and "1 of 2 fine-tuned children were promoted" in text
     gap = tables["gap"].set_index("generation").loc[1]
