@@ -7,7 +7,7 @@ worker that reads shared scores never pays for them.
 Wrapped here:
 
 - :class:`~newsalpha.predictor.NewsReturnPredictor` (``from_pretrained``) and ``read_metadata``;
-- ``NewsRegressor`` + :func:`~newsalpha.artifact.write_predictor` (an untuned backbone with a fresh head, saved as a predictor folder);
+- ``NewsRegressor`` + :func:`~newsalpha.artifact.write_predictor` (an untuned backbone, fresh head, as a predictor);
 - :class:`~newsalpha.survival.fitness.TradingFitness` (``score`` and its daily returns, ``daily_``);
 - :class:`~newsalpha.survival.telemetry.Telemetry`;
 - :func:`~newsalpha.survival.generation.run_generation` and :class:`~newsalpha.survival.generation.LineageRegistry`;
