@@ -91,7 +91,7 @@ def _core(preds: pd.DataFrame, returns: pd.DataFrame) -> int:
 
 def run_case(case: str, folder: str) -> dict:
     """Run one case in this process; wall time, peak RSS and the peak above the loaded inputs."""
-    from evaluation.evaluate import evaluate
+    from evaluation import evaluate
 
     logging.disable(logging.WARNING)
     preds = pd.read_parquet(Path(folder, "predictions.parquet"))

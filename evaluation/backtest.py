@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from data_pipelines.contracts import require_columns
+from data_pipelines.contracts import as_quarantine, empty_quarantine, require_columns
 from data_pipelines.errors import ConfigError, DataContractError
+from evaluation.options import check_options
 from evaluation.stats import row_rank, session_layout
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class BacktestResult:
     weights : DataFrame
         ``session, ticker, weight`` of each session's tranche before the ``1/h`` scaling.
     dropped : DataFrame
-        Signals that could not be traded (``session, ticker, reason``), e.g. no return for that session.
+        Signals that could not be traded, in the quarantine contract (reason ``no_return``, ``missing_signal``).
     panel : Panel, optional
         The dense sessions x tickers signal and return matrices the portfolio was built from.
     """
@@ -70,20 +71,9 @@ class BacktestResult:
     daily: pd.DataFrame
     quantile_returns: pd.DataFrame
     weights: pd.DataFrame
-    dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["session", "ticker", "reason"]))
+    dropped: pd.DataFrame = field(default_factory=empty_quarantine)
     horizon: int = 1
     panel: Panel | None = None
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
-
-
-def _check_horizon(horizon: int) -> int:
-    if int(horizon) != horizon or horizon < 1:
-        raise ConfigError(f"horizon must be a positive whole number of sessions, not {horizon!r}")
-    return int(horizon)
 
 
 def signal_table(
@@ -223,12 +213,13 @@ def _untradeable(grid, tickers, sig, ret, missing: pd.DataFrame | None) -> pd.Da
     dropped = pd.concat(
         [
             pd.DataFrame({"session": grid.take(no_ret_r), "ticker": tickers.take(no_ret_c)}).assign(
-                reason="no return for session and ticker"
+                reason="no_return", detail="no return for the session and ticker"
             ),
-            missing.assign(reason="signal is missing"),
+            missing.assign(reason="missing_signal", detail="the signal is missing"),
         ],
         ignore_index=True,
     )
+    dropped = as_quarantine(dropped, "evaluation")
     if len(dropped):
         log.warning("%d signals have no return or no value and are not traded", len(dropped))
     return dropped
@@ -332,14 +323,10 @@ def cross_sectional_backtest(
     -------
     BacktestResult
     """
-    _check_choice("mode", mode, ("quantile", "sign"))
-    _check_choice("weighting", weighting, ("equal", "signal"))
-    horizon = _check_horizon(horizon)
-    if int(n_quantiles) != n_quantiles or n_quantiles < 2:
-        raise ConfigError(f"n_quantiles must be a whole number >= 2, not {n_quantiles!r}")
+    check_options(portfolio=mode, weighting=weighting, horizon=horizon, n_quantiles=n_quantiles, cost_bps=cost_bps)
     panel, dropped = build_panel(signal, returns)
     return backtest_panel(
-        panel, dropped, n_quantiles=n_quantiles, mode=mode, weighting=weighting, horizon=horizon, cost_bps=cost_bps
+        panel, dropped, n_quantiles=n_quantiles, mode=mode, weighting=weighting, horizon=int(horizon), cost_bps=cost_bps
     )
 
 
@@ -375,7 +362,7 @@ def backtest_panel(
     qret = pd.DataFrame(means.reshape(-1, n_quantiles), index=panel.sessions, columns=range(1, n_quantiles + 1))
     qret.columns.name = "quantile"
     if dropped is None:
-        dropped = pd.DataFrame(columns=["session", "ticker", "reason"])
+        dropped = empty_quarantine()
     return BacktestResult(daily, qret, _weights_table(panel, w, held), dropped, horizon, panel)
 
 
@@ -406,8 +393,8 @@ def time_series_backtest(
         [-1, 1], flat until ``min_history`` earlier signals exist (no look-ahead).
     cost_bps, horizon : as in :func:`cross_sectional_backtest`.
     """
-    _check_choice("sizing", sizing, ("sign", "scaled"))
-    horizon = _check_horizon(horizon)
+    check_options(sizing=sizing, horizon=horizon, cost_bps=cost_bps, min_history=min_history)
+    horizon = int(horizon)
     require_columns(signal, ("session", "ticker", "signal"), what="signal")
     tickers = signal["ticker"].dropna().unique()
     if len(tickers) != 1:

@@ -17,7 +17,7 @@ def _files(folder: str) -> list[Path]:
 
 def test_every_config_folder_is_covered():
     folders = {p.parent.name for p in CONFIGS.rglob("*.yaml")}
-    assert folders <= {"pairs", "synth", "fit", "generation"}, folders
+    assert folders <= {"pairs", "synth", "fit", "generation", "evolve"}, folders
 
 
 @pytest.mark.parametrize("path", _files("pairs"), ids=lambda p: p.stem)
@@ -67,3 +67,11 @@ def test_generation_configs_parse(path, tmp_path):
     with pytest.raises(SystemExit) as done:
         main(["fit", "--config", str(fit), "--print_config"])
     assert done.value.code == 0
+
+
+@pytest.mark.parametrize("path", _files("evolve"), ids=lambda p: p.stem)
+def test_evolve_configs_parse(path):
+    from newsalpha.survival.evolve_config import load_evolve_config
+
+    cfg = load_evolve_config(path)
+    assert cfg.generations >= 1 and cfg.population.size >= 2

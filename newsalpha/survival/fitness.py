@@ -154,6 +154,7 @@ class TradingFitness:
         sharpe = float(daily.mean() / sd * np.sqrt(self.periods_per_year)) if sd > 0 else 0.0
         n_sessions = len(closes)
         tstat = newey_west_tstat(daily)[1] if n_sessions > 2 and sd > 0 else 0.0
+        self.daily_ = pd.Series(daily, index=self.prints_.index[first // 2 : last // 2 + 1], name="return")
         return FitnessRecord(
             net_return=float(closes[-1] / INITIAL_EQUITY - 1),
             sharpe=sharpe,

@@ -186,4 +186,6 @@ class Telemetry:
         rows = [item for env in df["environment"] for item in (env or {}).get("news", [])]
         cols = ["article_id", "published_at", "text", "ticker"]
         news = pd.DataFrame(rows, columns=cols) if rows else pd.DataFrame(columns=cols)
-        return news.drop_duplicates(subset=["article_id", "ticker"]).reset_index(drop=True)
+        news = news.drop_duplicates(subset=["article_id", "ticker"])
+        # a canonical order: concurrent writers interleave records differently from run to run
+        return news.sort_values(["published_at", "article_id", "ticker"], kind="stable").reset_index(drop=True)

@@ -66,7 +66,7 @@ def test_signal_weighting_and_sign_mode(hand):
 def test_missing_returns_are_reported_not_silently_lost(hand):
     signal, returns = hand
     res = cross_sectional_backtest(signal, returns.iloc[1:], n_quantiles=2)
-    assert len(res.dropped) == 1 and res.dropped["reason"].iloc[0] == "no return for session and ticker"
+    assert len(res.dropped) == 1 and res.dropped["reason"].iloc[0] == "no_return"
     assert res.daily["n_long"].iloc[0] + res.daily["n_short"].iloc[0] == 3
 
 

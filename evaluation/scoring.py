@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
-import types
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from data_pipelines.contracts import require_columns
-from data_pipelines.errors import ConfigError, DataContractError
+from data_pipelines.contracts import as_quarantine, empty_quarantine, require_columns
+from data_pipelines.errors import DataContractError
+from data_pipelines.io import write_json_atomic, write_parquet_atomic
 from evaluation import stats
 from evaluation.backtest import (
     BacktestResult,
@@ -34,11 +34,14 @@ from evaluation.backtest import (
     signal_table,
     time_series_backtest,
 )
+from evaluation.inputs import RunInputs, benchmark_series, context, read_run, returns_table
+from evaluation.options import check_options
+from evaluation.verdict import timing_verdict, verdict
 
 log = logging.getLogger(__name__)
 
 COST_GRID_BPS = (0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0)
-QUARANTINE_COLUMNS = ("session", "ticker", "reason")
+TABLES = ("daily", "quantiles", "per_year", "cost_curve")
 
 
 @dataclass
@@ -59,7 +62,8 @@ class Evaluation:
     cost_curve : DataFrame
         ``cost_bps, sharpe_net, mean_net``.
     quarantine : DataFrame
-        Prediction rows and signals set aside, with the reason (``session, ticker, reason``).
+        Prediction rows and signals set aside, in the quarantine contract of :mod:`data_pipelines.contracts`
+        (``stage`` "evaluation", a ``reason`` code and the ``detail``).
     """
 
     metrics: dict
@@ -67,7 +71,7 @@ class Evaluation:
     quantiles: pd.DataFrame
     per_year: pd.DataFrame
     cost_curve: pd.DataFrame
-    quarantine: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(QUARANTINE_COLUMNS)))
+    quarantine: pd.DataFrame = field(default_factory=empty_quarantine)
 
 
 def _sessions(values: pd.Series, what: str) -> pd.Series:
@@ -95,7 +99,9 @@ def _prepare(predictions: pd.DataFrame, returns: pd.DataFrame, target_col: str):
     if target_col in preds.columns:
         preds[target_col] = pd.to_numeric(preds[target_col], errors="coerce")
     bad = ~np.isfinite(preds["prediction"].to_numpy(float)) | preds["session"].isna() | preds["ticker"].isna()
-    quarantine = preds.loc[bad, ["session", "ticker"]].assign(reason="prediction, session or ticker missing")
+    quarantine = preds.loc[bad, [c for c in ("article_id", "session", "ticker") if c in preds]].assign(
+        reason="missing_prediction", detail="the prediction, session or ticker is missing"
+    )
     if bad.any():
         log.warning("%d prediction rows have no finite prediction, session or ticker: quarantined", int(bad.sum()))
     rets = returns[["session", "ticker", "ret"]].copy()
@@ -182,53 +188,6 @@ def _baseline_metrics(preds, base: pd.DataFrame, rets, target_col: str, lags: in
     return out
 
 
-def _verdict(mean_net: float, t_net: float, p_net: float, level: float, cost_bps: float) -> tuple[str, bool]:
-    """One sentence from the test of the net long-short mean, never written by hand."""
-    return _sentence(
-        mean_net,
-        t_net,
-        p_net,
-        level,
-        cost_bps,
-        yes="the net long-short return averages {mean} per session",
-        no="no evidence of a positive long-short return after costs at {pct}: net mean {mean} per session",
-    )
-
-
-def _timing_verdict(m: dict, level: float, cost_bps: float) -> tuple[str, bool]:
-    """Time-series mode: the net timing return in excess of buy-and-hold, tested with Newey-West."""
-    return _sentence(
-        m["timing_mean"],
-        m["timing_tstat"],
-        m["timing_pvalue"],
-        level,
-        cost_bps,
-        yes="timing beats holding the asset by {mean} per session",
-        no="no evidence that timing beats holding the asset after costs at {pct}: net excess {mean} per session",
-    )
-
-
-def _sentence(mean: float, t: float, p: float, level: float, cost_bps: float, *, yes: str, no: str) -> tuple[str, bool]:
-    """'significant after costs at L%: <yes>' when p < level and the mean is positive, else '<no>'."""
-    pct = f"{level * 100:g}%"
-    detail = f"Newey-West t = {t:.2f}, p = {p:.3g}" if np.isfinite(t) else "the test is undefined"
-    mean_bp = f"{mean * 1e4:.2f} bp" if np.isfinite(mean) else "no"
-    significant = bool(np.isfinite(p) and p < level and mean > 0)
-    text = f"significant after costs at {pct}: " + yes if significant else no
-    return f"{text.format(mean=mean_bp, pct=pct)} at {cost_bps:g} bp per side ({detail}).", significant
-
-
-def _check_options(mode: str, horizon: int, level: float, n_trials: int) -> None:
-    if mode not in ("cross_section", "time_series"):
-        raise ConfigError(f"mode must be 'cross_section' or 'time_series', not {mode!r}")
-    if int(horizon) != horizon or horizon < 1:
-        raise ConfigError(f"horizon must be a positive whole number of sessions, not {horizon!r}")
-    if not 0 < level < 1:
-        raise ConfigError(f"level must lie between 0 and 1, not {level!r}")
-    if int(n_trials) != n_trials or n_trials < 1:
-        raise ConfigError(f"n_trials must be a whole number >= 1, not {n_trials!r}")
-
-
 def _tables(daily: pd.DataFrame, bt: BacktestResult, horizon: int, cost_bps: float, lags: int):
     """The quantile, per-year and cost-curve tables."""
     periods = stats.TRADING_DAYS / horizon
@@ -296,7 +255,10 @@ def evaluate(
     -------
     Evaluation
     """
-    _check_options(mode, horizon, level, n_trials)
+    check_options(
+        mode=mode, horizon=horizon, n_quantiles=n_quantiles, cost_bps=cost_bps, level=level, n_trials=n_trials
+    )
+    check_options(train_mean=train_mean)
     preds, rets, quarantine = _prepare(predictions, returns, target_col)
     if preds.empty:
         raise DataContractError(
@@ -334,13 +296,13 @@ def evaluate(
         daily["hold"] = hold.reindex(daily["session"].to_numpy()).to_numpy(float)
         m.update(_tstat_metrics("timing", daily["net"] - daily["hold"], lags))
         m["hold_sharpe"] = stats.sharpe(daily["hold"], stats.TRADING_DAYS / horizon)
-        m["verdict"], m["significant"] = _timing_verdict(m, level, cost_bps)
+        m["verdict"], m["significant"] = timing_verdict(m, level, cost_bps)
     else:
-        m["verdict"], m["significant"] = _verdict(
+        m["verdict"], m["significant"] = verdict(
             m["ls_mean_net"], m["ls_tstat_net"], m["ls_pvalue_net"], level, cost_bps
         )
     quantiles, per_year, cost_curve = _tables(daily, bt, int(horizon), cost_bps, lags)
-    set_aside = pd.concat([quarantine, bt.dropped], ignore_index=True)[list(QUARANTINE_COLUMNS)]
+    set_aside = as_quarantine(pd.concat([quarantine, bt.dropped], ignore_index=True), "evaluation")
     log.info("evaluated %d predictions over %d sessions: %s", len(preds), len(daily), m["verdict"])
     return Evaluation(m, daily, quantiles, per_year, cost_curve, set_aside)
 
@@ -367,12 +329,99 @@ def _headline(daily, ic, ric, ts_ic: dict, lags: int, horizon: int, n_trials: in
     return m
 
 
-class _CallableModule(types.ModuleType):
-    """Lets ``evaluation.evaluate(predictions, returns, ...)`` call :func:`evaluate` while the submodule of the
-    same name stays importable (``from evaluation.evaluate import Evaluation``)."""
+def to_jsonable(obj: Any) -> Any:
+    """Numpy scalars to Python, NaN/inf to ``None``, tuples and arrays to lists, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | np.ndarray):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, pd.Timestamp):
+        return obj.isoformat()
+    return obj
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Evaluation:
-        return evaluate(*args, **kwargs)
+
+def mse(pred: pd.DataFrame) -> float | None:
+    """Mean squared error of ``prediction`` against ``target``."""
+    err = pred["prediction"].to_numpy(float) - pred["target"].to_numpy(float)
+    return float(np.mean(err**2)) if len(err) else None
 
 
-sys.modules[__name__].__class__ = _CallableModule
+def write_tables(inputs: RunInputs, result: Evaluation, quarantine: pd.DataFrame) -> None:
+    """Write the evaluation's tables and the rows set aside under ``<run>/evaluation/``."""
+    out = inputs.layout.evaluation
+    for name in TABLES:
+        table = getattr(result, name)
+        flat = table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table
+        flat.columns = [str(c) for c in flat.columns]
+        write_parquet_atomic(flat, out / f"{name}.parquet")
+    write_parquet_atomic(as_quarantine(quarantine, "evaluation"), out / "quarantine.parquet")
+
+
+def run_backtest(
+    run_dir: str | os.PathLike,
+    *,
+    pairs: str | os.PathLike | None = None,
+    target: str | None = None,
+    mode: str = "auto",
+    n_quantiles: int = 5,
+    cost_bps: float = 10.0,
+    n_trials: int = 1,
+    level: float = 0.05,
+) -> dict[str, Any]:
+    """Score a run's predictions and its baselines; write ``metrics.json`` and the report tables.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run folder (see :mod:`evaluation.inputs`).
+    pairs : path, optional
+        The pairs file; default ``<run>/pairs.parquet`` or the pairs folder of the fit config.
+    target : str, optional
+        A label column such as ``exret_h1``: needed only when the predictions carry no label and the run has
+        no predictor metadata that records one; otherwise it must agree with the label they carry.
+    mode : {"auto", "cross_section", "time_series"}
+        ``auto`` is time series when the test split has a single ticker.
+    n_quantiles, cost_bps, n_trials, level
+        As in :func:`evaluate`.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    check_options(run_mode=mode, n_quantiles=n_quantiles, cost_bps=cost_bps, n_trials=n_trials, level=level)
+    inputs = read_run(run_dir, pairs=pairs, target=target)
+    preds, pairs_df, label = inputs.predictions, inputs.pairs, inputs.label
+    if mode == "auto":
+        mode = "time_series" if preds["ticker"].nunique() == 1 else "cross_section"
+    returns = returns_table(pairs_df, preds, label)
+    train_mean = None
+    if pairs_df is not None:
+        train = pairs_df.loc[pairs_df["split"] == "train", label.column].astype(float)
+        train_mean = float(train[np.isfinite(train)].mean()) if np.isfinite(train).any() else None
+    train_mean = train_mean if train_mean is not None else inputs.metadata.get("train_mean")
+    options = dict(mode=mode, horizon=label.horizon, n_quantiles=n_quantiles, cost_bps=cost_bps, level=level)
+    result = evaluate(
+        preds,
+        returns,
+        **options,
+        train_mean=train_mean,
+        baselines=inputs.baselines or None,
+        benchmark=benchmark_series(pairs_df, label.horizon),
+        n_trials=n_trials,
+    )
+    metrics = dict(result.metrics)
+    metrics["baselines"] = {k: dict(v) for k, v in (metrics.get("baselines") or {}).items()}
+    for name, frame in inputs.baselines.items():
+        metrics["baselines"].setdefault(name, {}).update(mse=mse(frame), n_predictions=len(frame))
+    metrics["mse"] = mse(preds)
+    metrics["context"] = context(inputs, options | {"n_trials": n_trials})
+    metrics = to_jsonable(metrics)
+    write_tables(inputs, result, pd.concat([inputs.quarantine, result.quarantine], ignore_index=True))
+    write_json_atomic(metrics, inputs.layout.metrics)
+    log.info("wrote %s (%s)", inputs.layout.metrics, metrics.get("verdict", ""))
+    return metrics

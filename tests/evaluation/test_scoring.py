@@ -1,4 +1,4 @@
-"""``evaluation.evaluate``: the metrics contract, the verdict, quarantine and named errors."""
+"""``evaluation.evaluate`` (:mod:`evaluation.scoring`): the metrics contract, the verdict, quarantine, named errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_pipelines.contracts import QUARANTINE_COLUMNS
 from data_pipelines.errors import ConfigError, DataContractError
-from evaluation import stats
-from evaluation.evaluate import Evaluation, evaluate
+from evaluation import Evaluation, evaluate, stats
 
 ISSUE_KEYS = (
     "ic_mean ic_tstat rank_ic_mean rank_ic_tstat ls_mean ls_tstat ls_sharpe_gross ls_sharpe_net ls_sharpe_ci "
@@ -103,7 +103,8 @@ def test_quarantine_and_named_errors():
     preds.loc[3, "prediction"] = np.nan
     ev = evaluate(preds, returns.iloc[1:])
     assert len(ev.quarantine) == 2 and ev.metrics["n_quarantined"] == 2
-    assert set(ev.quarantine["reason"]) == {"prediction, session or ticker missing", "no return for session and ticker"}
+    assert set(ev.quarantine["reason"]) == {"missing_prediction", "no_return"}
+    assert list(ev.quarantine.columns) == list(QUARANTINE_COLUMNS) and set(ev.quarantine["stage"]) == {"evaluation"}
     with pytest.raises(DataContractError, match="column 'prediction'"):
         evaluate(preds.drop(columns="prediction"), returns)
     bad = preds.astype({"session": object})
@@ -112,6 +113,24 @@ def test_quarantine_and_named_errors():
         evaluate(bad, returns)
     with pytest.raises(ConfigError, match="mode"):
         evaluate(preds, returns, mode="portfolio")
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"n_quantiles": 1}, ["n_quantiles"]),
+        ({"n_quantiles": 0}, ["n_quantiles"]),
+        ({"cost_bps": -50}, ["cost_bps"]),
+        ({"mode": "portfolio", "horizon": 0, "level": 1.5}, ["mode", "horizon", "level"]),
+        ({"n_trials": 0, "cost_bps": float("nan"), "n_quantiles": 2.5}, ["n_trials", "cost_bps", "n_quantiles"]),
+    ],
+)
+def test_every_bad_option_is_named_in_one_config_error(options, words):
+    preds, returns = make_data(n_sessions=10, n_tickers=5)
+    with pytest.raises(ConfigError) as err:
+        evaluate(preds, returns, **options)
+    message = str(err.value)
+    assert message.count("\n") == 0 and all(w in message for w in words), message
 
 
 def test_baseline_diebold_mariano_direction():
