@@ -21,8 +21,8 @@ import pandas as pd
 from data_pipelines.contracts import MANIFEST_FILE, METRICS_FILE, RunLayout
 from data_pipelines.errors import DataContractError
 from data_pipelines.io import write_bytes_atomic, write_text_atomic
+from evaluation.outputs import QUARANTINE_TABLE, TABLES
 from evaluation.plots import render_figures
-from evaluation.scoring import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def data_quality(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str
     sections = {k: manifest[k] for k in ("counts", "summary") if k in manifest}
     sections = sections or {k: v for k, v in manifest.items() if k not in ("config", "inputs", "libraries")}
     rows = [(f"pairs: {k}", v) for k, v in _flatten(sections)]
-    quarantine = RunLayout(run_dir).evaluation / "quarantine.parquet"
+    quarantine = RunLayout(run_dir).evaluation / QUARANTINE_TABLE
     if quarantine.is_file():
         q = pd.read_parquet(quarantine)
         rows.append(("evaluation: rows set aside", str(len(q))))
