@@ -39,6 +39,7 @@ from data_pipelines.contracts import (
 )
 from data_pipelines.errors import ConfigError, DataContractError
 from data_pipelines.io import hash_file, read_label
+from data_pipelines.pairs_folder import open_pairs
 from evaluation.baselines import read_pairs
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,17 @@ def find_pairs(layout: RunLayout, pairs: str | os.PathLike | None, meta: dict[st
     return None
 
 
+def check_complete(pairs_path: Path) -> None:
+    """Refuse a pairs folder whose manifest lists its files but whose files do not match (an interrupted run).
+
+    A folder the pair builder wrote is opened with :func:`data_pipelines.pairs_folder.open_pairs`, which checks
+    every file against the manifest's hashes; a pairs file with no such manifest (hand-made) is read as it is.
+    """
+    manifest = pairs_path.parent / MANIFEST_FILE
+    if pairs_path.is_file() and manifest.is_file() and "outputs" in _read_json(manifest):
+        open_pairs(pairs_path)
+
+
 def read_run_pairs(path: Path, label: Label) -> pd.DataFrame:
     """The columns of the pairs an evaluation needs: keys, entry print, the label and raw returns."""
     wanted = {*PAIR_KEYS, "entry_at", "entry_kind", label.column, f"ret_h{label.horizon}", "ret_h1"}
@@ -230,6 +242,8 @@ def read_run(
     if preds.empty:
         raise DataContractError("no test prediction with a finite prediction and target", file=str(layout.root))
     pairs_path = find_pairs(layout, pairs, meta)
+    if pairs_path is not None:
+        check_complete(pairs_path)
     pairs_df = read_run_pairs(pairs_path, label) if pairs_path is not None else None
     if pairs_df is None:
         log.warning("no pairs file for %s: returns come from the predictions' target column", layout.root)

@@ -16,6 +16,7 @@ which exist only where there was news (a warning says so), and without pairs to 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,9 +35,20 @@ DEFAULT_CALENDAR = "XNYS"  # build_pairs' default, used when a manifest does not
 
 
 def manifest_calendar(manifest: dict[str, Any]) -> str | None:
-    """The exchange calendar the pairs were aligned on, as their manifest records it (``None`` if it does not)."""
+    """The exchange calendar the pairs were aligned on, as their manifest records it (``None`` if it does not).
+
+    The pair builder writes it in the manifest's ``prices`` section (beside the price file's name and the
+    latency); older manifests have it in their ``config`` (flat, ``resolved`` or ``labels``).
+    """
     config = manifest.get("config") or {}
-    for where in (manifest, config, config.get("resolved") or {}, config.get("labels") or {}):
+    sections = (
+        manifest.get("prices") or {},
+        manifest,
+        config,
+        config.get("resolved") or {},
+        config.get("labels") or {},
+    )
+    for where in sections:
         if isinstance(where, dict) and where.get("calendar"):
             return str(where["calendar"])
     return None
@@ -130,30 +142,32 @@ def pairs_returns(pairs: pd.DataFrame, label: Label) -> tuple[pd.DataFrame, pd.S
     return returns, benchmark
 
 
-def run_returns(inputs: RunInputs) -> tuple[pd.DataFrame, pd.Series | None, str]:
-    """The returns table and benchmark of a run, and where they came from (``prices``, ``pairs``, ``predictions``)."""
-    preds, pairs, h = inputs.predictions, inputs.pairs, inputs.label.horizon
-    prices_path = inputs.pairs_path.parent / PRICES_FILE if inputs.pairs_path is not None else None
-    kinds = entry_kinds(preds, "predictions")
+def book_returns(
+    pairs_path: Path | None,
+    pairs: pd.DataFrame | None,
+    manifest: dict[str, Any],
+    predictions: pd.DataFrame,
+    label: Label,
+    *,
+    tickers,
+) -> tuple[pd.DataFrame, pd.Series | None, str]:
+    """The returns table and benchmark a book of ``predictions`` earns, and where they came from.
+
+    From the ``prices.parquet`` beside ``pairs_path`` when there is one and the predictions carry their entry
+    print (``"prices"``), else from the test pairs' labels (``"pairs"``), else from the predictions' own
+    target (``"predictions"``). ``tickers``: the universe (the model's and the baselines' tickers).
+    """
+    h = label.horizon
+    prices_path = pairs_path.parent / PRICES_FILE if pairs_path is not None else None
+    kinds = entry_kinds(predictions, "predictions")
     if prices_path is not None and prices_path.is_file() and kinds is not None:
-        calendar = manifest_calendar(inputs.manifest)
+        calendar = manifest_calendar(manifest)
         if calendar is None:
             log.warning("the pairs manifest names no calendar: computing returns on %s", DEFAULT_CALENDAR)
-        tickers = pd.Index(preds["ticker"].unique()).union(
-            pd.Index(pd.concat([b["ticker"] for b in inputs.baselines.values()]).unique())
-            if inputs.baselines
-            else pd.Index([])
-        )
-        start, end = preds["session"].min(), preds["session"].max()
-        returns, benchmark = forward_returns(
-            pd.read_parquet(prices_path),
-            h,
-            calendar=calendar or DEFAULT_CALENDAR,
-            tickers=tickers,
-            start=start,
-            end=end,
-            kinds=kinds,
-        )
+        start, end = predictions["session"].min(), predictions["session"].max()
+        prices = pd.read_parquet(prices_path)
+        window = dict(tickers=tickers, start=start, end=end, kinds=kinds)
+        returns, benchmark = forward_returns(prices, h, calendar=calendar or DEFAULT_CALENDAR, **window)
         if pairs is not None:
             check_against_pairs(returns, pairs, h, str(prices_path))
         return returns, benchmark, "prices"
@@ -163,8 +177,17 @@ def run_returns(inputs: RunInputs) -> tuple[pd.DataFrame, pd.Series | None, str]
             "from the book (costs of closing around them are not charged)",
             PRICES_FILE,
         )
-        returns, benchmark = pairs_returns(pairs, inputs.label)
+        returns, benchmark = pairs_returns(pairs, label)
         return returns, benchmark, "pairs"
     keys = ["session", "ticker"] + (["entry_kind"] if kinds is not None else [])
-    returns = preds.groupby(keys, as_index=False, observed=True)["target"].first().rename(columns={"target": "ret"})
-    return returns, None, "predictions"
+    returns = predictions.groupby(keys, as_index=False, observed=True)["target"].first()
+    return returns.rename(columns={"target": "ret"}), None, "predictions"
+
+
+def run_returns(inputs: RunInputs) -> tuple[pd.DataFrame, pd.Series | None, str]:
+    """:func:`book_returns` for a run folder read by :func:`evaluation.inputs.read_run`."""
+    frames = [inputs.predictions, *inputs.baselines.values()]
+    tickers = pd.unique(pd.concat([f["ticker"] for f in frames], ignore_index=True))
+    return book_returns(
+        inputs.pairs_path, inputs.pairs, inputs.manifest, inputs.predictions, inputs.label, tickers=tickers
+    )

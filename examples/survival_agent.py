@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     news = news.sort_values("published_at")
     news = news.iloc[int(len(news) * (1 - args.last)) :]  # the window the predictor never trained on
-    horizon_days = float(predictor.metadata.get("horizon") or 1)
+    horizon_days = float(predictor.label.horizon if predictor.label else 1)
     agent = ReferenceAgent(
         predictor, top_k=args.top_k, hold_days=horizon_days, agent_id=args.agent_id, generation=args.generation
     )

@@ -1,8 +1,9 @@
 """``newsalpha demo``: the whole pipeline on the embedded data and the embedded MiniLM, stage by stage.
 
-Every stage runs the same ``newsalpha`` subcommand a user would type (printed before it runs), so the demo
-is also a worked example. Each stage's inputs (configs, upstream files) are hashed; a second run with the
-same hashes skips the stage and says so.
+Each stage prints the ``newsalpha`` command a user would type for it, so the demo is also a worked example;
+fit, export and predict run as the library functions those commands call (:func:`newsalpha.fit`,
+:func:`newsalpha.export`, :func:`newsalpha.predict`), the other stages through their commands. Each stage's
+inputs (configs, upstream files) are hashed; a second run with the same hashes skips the stage and says so.
 
 Two studies:
 
@@ -25,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from data_pipelines.contracts import PAIRS_FILE, RunLayout
 from data_pipelines.errors import ConfigError, NewsalphaError
 from data_pipelines.io import hash_file, write_json_atomic, write_text_atomic
 
@@ -35,19 +37,20 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 @dataclass
 class Stage:
-    """One demo stage: a ``newsalpha`` command line, the files it reads and the files it must leave."""
+    """One demo stage: the command line it stands for, how it runs, the files it reads and must leave.
+
+    ``call`` runs the stage; without it the command line itself runs through :func:`newsalpha.cli.main`.
+    """
 
     name: str
-    argv: list[str] | Callable[[], list[str]]
+    argv: list[str]
     inputs: Sequence[Path]
     outputs: Sequence[Path]
-
-    def command(self) -> list[str]:
-        return self.argv() if callable(self.argv) else list(self.argv)
+    call: Callable[[], Any] | None = None
 
 
-def _key(stage: Stage, argv: list[str]) -> str:
-    h = hashlib.sha256(json.dumps(argv).encode())
+def _key(stage: Stage) -> str:
+    h = hashlib.sha256(json.dumps(stage.argv).encode())
     for path in stage.inputs:
         h.update(str(path).encode())
         h.update(hash_file(path).encode() if path.is_file() else b"missing")
@@ -66,30 +69,25 @@ class StageRunner:
     def run(self, study: str, stage: Stage) -> None:
         from newsalpha.cli import main as cli_main
 
-        argv = stage.command()
-        key = _key(stage, argv)
+        key = _key(stage)
         record = self.cache / f"{study}-{stage.name}.json"
-        self.echo(f"\n== {study}: {stage.name} ==\n$ newsalpha {shlex.join(argv)}")
+        self.echo(f"\n== {study}: {stage.name} ==\n$ newsalpha {shlex.join(stage.argv)}")
         if record.is_file() and json.loads(record.read_text())["key"] == key and all(p.exists() for p in stage.outputs):
             self.echo("   (cached: inputs and config unchanged, skipped)")
             self.cached.append(f"{study}:{stage.name}")
             return
         t0 = time.perf_counter()
-        code = cli_main(argv)
-        if code:
-            raise NewsalphaError(f"demo stage '{study}: {stage.name}' failed with exit code {code}")
+        if stage.call is not None:
+            stage.call()
+        else:
+            code = cli_main(stage.argv)
+            if code:
+                raise NewsalphaError(f"demo stage '{study}: {stage.name}' failed with exit code {code}")
         missing = [str(p) for p in stage.outputs if not p.exists()]
         if missing:
             raise NewsalphaError(f"demo stage '{study}: {stage.name}' did not write {', '.join(missing)}")
         self.timings[f"{study}:{stage.name}"] = round(time.perf_counter() - t0, 1)
-        write_json_atomic({"key": key, "argv": argv, "seconds": self.timings[f"{study}:{stage.name}"]}, record)
-
-
-def _best_ckpt(fit_dir: Path) -> Path:
-    found = sorted((fit_dir / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise ConfigError(f"no best checkpoint under {fit_dir / 'checkpoints'}")
-    return found[-1]
+        write_json_atomic({"key": key, "argv": stage.argv, "seconds": self.timings[f"{study}:{stage.name}"]}, record)
 
 
 def _derive(src: Path, dst: Path, updates: dict[str, Any]) -> Path:
@@ -109,47 +107,46 @@ def model_stages(
     study: str, root: Path, pairs: Path, fit_cfg: Path, target: str, mode: str, embedding: bool
 ) -> list[Stage]:
     """fit -> export -> predict -> baselines -> evaluate, all inside ``root/fit`` (the evaluation run folder)."""
-    run = root / "fit"
-    pairs_file = pairs / "pairs.parquet"
-    fit = Stage(
+    from newsalpha.inference import predict
+    from newsalpha.train.export import export
+    from newsalpha.train.fit import fit
+
+    layout = RunLayout(root / "fit")
+    run, pairs_file = layout.root, pairs / PAIRS_FILE
+    overrides = {"data": {"pairs_dir": str(pairs), "target": target}, "trainer": {"default_root_dir": str(run)}}
+    fit_argv = ["fit", "--config", str(fit_cfg), "--data.pairs_dir", str(pairs), "--data.target", target]
+    fit_stage = Stage(
         "fit",
-        [
-            "fit",
-            "--config",
-            str(fit_cfg),
-            "--data.pairs_dir",
-            str(pairs),
-            "--data.target",
-            target,
-            "--trainer.default_root_dir",
-            str(run),
-        ],
+        [*fit_argv, "--trainer.default_root_dir", str(run), "--overwrite", "true"],
         [fit_cfg, pairs_file],
-        [run / "config.yaml"],
+        [layout.fit_record],
+        call=lambda: fit(fit_cfg, overrides=overrides, overwrite=True),
     )
-    export = Stage(
+    export_stage = Stage(
         "export",
-        lambda: ["export", "--ckpt", str(_best_ckpt(run)), "--out", str(run / "predictor")],
-        [run / "checkpoints" / "last.ckpt"],
-        [run / "predictor" / "newsalpha.json"],
+        ["export", "--ckpt", str(run)],
+        [layout.fit_record],
+        [layout.predictor / "newsalpha.json"],
+        call=lambda: export(run),
     )
-    predict = Stage(
+    predict_stage = Stage(
         "predict",
-        lambda: ["predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(_best_ckpt(run))],
-        [run / "checkpoints" / "last.ckpt", pairs_file],
-        [run / "predictions.parquet"],
+        ["predict", "--predictor", str(layout.predictor), "--pairs", str(pairs), "--out", str(layout.predictions)],
+        [layout.predictor / "newsalpha.json", pairs_file],
+        [layout.predictions],
+        call=lambda: predict(layout.predictor, pairs, splits=("test",), out=layout.predictions),
     )
     base_argv = ["baselines", "--run", str(run), "--pairs", str(pairs), "--target", target]
     if embedding:
         base_argv += ["--embedding", "--backbone", "minilm"]
-    baselines = Stage("baselines", base_argv, [pairs_file], [run / "baselines" / "tfidf_ridge.parquet"])
+    baselines = Stage("baselines", base_argv, [pairs_file], [layout.baseline("tfidf_ridge")])
     evaluate = Stage(
         "evaluate",
         ["evaluate", "--run", str(run), "--pairs", str(pairs), "--target", target, "--mode", mode],
-        _LazyGlob(run / "predictions.parquet", run / "baselines"),
-        [run / "metrics.json", run / "report.html"],
+        _LazyGlob(layout.predictions, layout.baselines),
+        [layout.metrics, layout.report_html],
     )
-    return [fit, export, predict, baselines, evaluate]
+    return [fit_stage, export_stage, predict_stage, baselines, evaluate]
 
 
 class _LazyGlob(Sequence):
@@ -174,7 +171,6 @@ QUICK_FIT = {
         "max_epochs": 1,
         "limit_train_batches": 8,
         "limit_val_batches": 4,
-        "limit_predict_batches": 8,
         "callbacks": None,
     },
     "data": {"max_length": 32, "batch_size": 8},

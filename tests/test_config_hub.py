@@ -45,6 +45,15 @@ def test_fit_configs_parse(path, capsys):
 
 
 @pytest.mark.parametrize("path", _files("generation"), ids=lambda p: p.stem)
+def test_generation_configs_parse_as_the_command_config(path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["generation", "--config", str(path), "--parent", "p", "--telemetry", "t.db", "--print_config"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert "fit:" in printed and "pairs:" in printed and "level:" in printed
+
+
+@pytest.mark.parametrize("path", _files("generation"), ids=lambda p: p.stem)
 def test_generation_configs_parse(path, tmp_path):
     from newsalpha.survival.generation import load_generation_config
 

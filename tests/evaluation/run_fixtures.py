@@ -1,4 +1,4 @@
-"""A pairs folder as the pair builder writes it (pairs, ``prices.parquet``, manifest) and run folders on it.
+"""A pairs folder as ``newsalpha pairs`` writes it (pairs, quarantine, ``prices.parquet``, manifest) and runs on it.
 
 The market has, per session and ticker, an overnight move ``g`` (close to open), a morning move ``a`` (open
 to 12:30 New York) and an afternoon move ``b`` (12:30 to close), on the real XNYS calendar. The news is, per
@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_pipelines import build_pairs
+from data_pipelines import build_pairs, pairs_folder
 from data_pipelines.calendar import session_prints
-from data_pipelines.contracts import MANIFEST_FILE, PAIRS_FILE, PRICES_FILE, Label
-from data_pipelines.io import write_json_atomic, write_parquet_atomic, write_predictions
+from data_pipelines.contracts import Label
+from data_pipelines.io import write_predictions
+
+SPLITS = (0.3, 0.1, 0.6)  # train, val, test: a long test window
 
 
 @dataclass
@@ -56,13 +58,11 @@ def intraday_news(market: Market, last: int = 2) -> pd.DataFrame:
 
 
 def write_pairs_folder(folder: Path, market: Market, news: pd.DataFrame, horizons=(1,)) -> pd.DataFrame:
-    """Build the pairs (test split: the last 60% of sessions) and write pairs, prices and manifest."""
+    """Build the pairs (test split: the last 60% of sessions) and write the folder as ``newsalpha pairs`` does."""
     res = build_pairs(
         news, market.prices, horizons=horizons, calendar="XNYS", benchmark=None, fractions=(0.3, 0.1, 0.6)
     )
-    write_parquet_atomic(res.pairs, folder / PAIRS_FILE)
-    write_parquet_atomic(market.prices, folder / PRICES_FILE)
-    write_json_atomic(res.manifest, folder / MANIFEST_FILE)
+    pairs_folder.write_pairs_folder(res, folder)
     return res.pairs
 
 

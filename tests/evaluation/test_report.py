@@ -17,6 +17,7 @@ from data_pipelines.io import read_label
 from evaluation import run_backtest
 from evaluation.plots import quantile_means
 from evaluation.report import build_report
+from evaluation.report_format import md_escape
 from newsalpha.cli import main
 from tests.evaluation.report_fixtures import make_run
 
@@ -25,7 +26,6 @@ REQUIRED = (
     "oos_r2_zero oos_r2_mean hit_rate hit_pvalue turnover breakeven_cost_bps max_drawdown deflated_sharpe "
     "n_sessions n_predictions verdict significant"
 ).split()
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _strict_json(path):
@@ -64,14 +64,14 @@ def test_report_html_is_self_contained_and_shows_the_verdict(run):
     assert html.escape(metrics["verdict"]) in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text), "report fetches something"
     assert "<script" not in text and "@import" not in text
-    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', text)
-    assert len(images) == len(re.findall(r"<img", text)) == 6
-    assert all(base64.b64decode(b).startswith(PNG) for b in images)
+    images = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', text)
+    assert len(images) == len(re.findall(r"<img", text)) == len(list((run / "figures").glob("*.svg"))) >= 12
+    assert all(b"<svg" in base64.b64decode(b)[:500] for b in images)
     for label in (
         "tfidf_ridge",
         "train_mean",
         "zero",
-        "quarantined.no_ticker",
+        "quarantined: no_ticker",
         "model:",
         "lr: 0.0002",
         "latency_minutes",
@@ -81,10 +81,10 @@ def test_report_html_is_self_contained_and_shows_the_verdict(run):
 
 def test_report_md_links_written_figures(run):
     text = (run / "report.md").read_text(encoding="utf-8")
-    links = re.findall(r"\]\((figures/[a-z_]+\.png)\)", text)
-    assert len(links) == 6
-    assert all((run / link).read_bytes().startswith(PNG) for link in links)
-    assert _strict_json(run / "metrics.json")["verdict"] in text
+    links = re.findall(r"\]\((figures/[a-z_]+\.svg)\)", text)
+    assert len(links) == len(list((run / "figures").glob("*.svg"))) >= 12
+    assert all(b"<svg" in (run / link).read_bytes()[:500] for link in links)
+    assert md_escape(_strict_json(run / "metrics.json")["verdict"]) in text
 
 
 def test_pretraining_warning_only_when_test_window_precedes_cutoff(run, tmp_path):
@@ -166,4 +166,4 @@ def test_pairs_and_backbone_from_saved_fit_config(run, tmp_path):
     assert ctx["pairs_file"] == str(pairs_dir / "pairs.parquet") and ctx["target"] == "exret_h1"
     assert ctx["pretraining_cutoff"] is None and ctx["pretraining_warning"] is None
     text = build_report(fit)["html"].read_text(encoding="utf-8")
-    assert "counts.quarantined.no_ticker" in text and "pairs_dir:" in text
+    assert "quarantined: no_ticker" in text and "pairs_dir:" in text

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import evaluation
-from data_pipelines.contracts import PRICES_FILE, Label
+from data_pipelines.contracts import MANIFEST_FILE, PRICES_FILE, Label
 from data_pipelines.errors import DataContractError
 from data_pipelines.io import write_predictions
 from evaluation.returns import check_against_pairs, forward_returns, manifest_calendar
@@ -69,14 +69,23 @@ def test_sessions_without_news_stay_in_the_book(market, tmp_path):
     # each isolated news session opens a position (1) and the next session closes it (1): 2 per news session
     assert daily["turnover"].sum() == pytest.approx(2 * test["session"].nunique() - (daily["n_long"].iloc[-1] > 0))
     assert traded.sum() == pytest.approx(daily["turnover"].sum())
-    # without prices the sessions without news vanish: fewer rows and no cost of closing between them
+    # a hand-made pairs file without prices: the sessions without news vanish, and the closing costs with them
     (tmp_path / PRICES_FILE).unlink()
+    (tmp_path / MANIFEST_FILE).unlink()
     m_pairs = evaluation.run_backtest(run, mode="time_series", cost_bps=10.0)
     assert m_pairs["context"]["returns_from"] == "pairs" and m_pairs["n_sessions"] < m["n_sessions"]
     assert m_pairs["turnover"] * m_pairs["n_sessions"] < m["turnover"] * m["n_sessions"]
 
 
+def test_an_incomplete_pairs_folder_is_refused(market, tmp_path):
+    run, _ = _sparse_run(tmp_path, market, every=3)
+    (tmp_path / PRICES_FILE).unlink()  # as a run killed while rewriting the folder would leave it
+    with pytest.raises(DataContractError, match="prices.parquet is missing"):
+        evaluation.run_backtest(run)
+
+
 def test_manifest_calendar_is_read_where_the_pair_builder_writes_it():
+    assert manifest_calendar({"prices": {"calendar": "XHKG", "latency_seconds": 0}, "config": {}}) == "XHKG"
     assert manifest_calendar({"config": {"calendar": "XLON"}}) == "XLON"
     assert manifest_calendar({"config": {"resolved": {"calendar": "XTKS"}}}) == "XTKS"
     assert manifest_calendar({"calendar": "XNYS"}) == "XNYS" and manifest_calendar({}) is None

@@ -9,7 +9,8 @@ import pytest
 import torch
 import yaml
 
-from data_pipelines.contracts import PREDICTION_COLUMNS
+from data_pipelines.contracts import PREDICTION_COLUMNS, Label
+from data_pipelines.io import read_label
 from newsalpha.cli import main
 from newsalpha.train.model import NewsRegressor
 from tests.newsalpha.fit_fixtures import fit_args, tiny_backbone, tiny_pairs
@@ -35,6 +36,9 @@ def test_fit_writes_run_folder(fitted) -> None:
     run = fitted["run"]
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert len(list((run / "checkpoints").glob("best-*.ckpt"))) == 1
+    record = yaml.safe_load((run / "fit.json").read_text())
+    assert record["selected"] == record["best"] and record["selected"].startswith("checkpoints/best-")
+    assert record["validation"]["metrics"]["val_mse"] > 0
     assert (run / "quarantine.parquet").is_file() and len(pd.read_parquet(run / "quarantine.parquet")) == 2
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model"]["pooling"] == "first"  # the dotted override is in the saved, resolved config
@@ -57,28 +61,59 @@ def test_checkpoint_describes_itself(fitted) -> None:
     assert model.hparams.pooling == "first" and float(model.target_mean) == pytest.approx(train.mean())
 
 
-def test_predict_writes_predictions(fitted) -> None:
-    run, ckpt = fitted["run"], fitted["run"] / "checkpoints" / "last.ckpt"
-    args = fit_args(fitted["backbone"], fitted["pairs"], run, "--data.template", "{ticker}: {text}")
-    assert main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(ckpt)]) == 0
+def test_predict_from_the_exported_predictor(fitted) -> None:
+    """What is evaluated is what ships: predictions come from the exported predictor, through its encoder."""
+    run, pairs_dir = fitted["run"], fitted["pairs"]
+    versions = sorted(p.name for p in (run / "logs").iterdir())
+    assert main(["export", "--ckpt", str(run)]) == 0
+    assert main(["predict", "--predictor", str(run / "predictor"), "--pairs", str(pairs_dir)]) == 0
     preds = pd.read_parquet(run / "predictions.parquet")
-    assert list(preds.columns) == list(PREDICTION_COLUMNS)
-    pairs = pd.read_parquet(fitted["pairs"] / "pairs.parquet")
+    assert list(preds.columns) == [*PREDICTION_COLUMNS, "entry_at", "entry_kind"]
+    assert read_label(run / "predictions.parquet") == Label("exret", 1)
+    pairs = pd.read_parquet(pairs_dir / "pairs.parquet")
     test = pairs[(pairs["split"] == "test") & pairs["exret_h1"].notna()]
-    assert sorted(preds["article_id"]) == sorted(test["article_id"])
-    assert (preds["split"] == "test").all()
+    assert list(preds["article_id"]) == list(test["article_id"])  # the pairs' order
+    assert (preds["split"] == "test").all() and (preds["entry_kind"] == "open").all()
+    assert preds["entry_at"].tolist() == test["entry_at"].tolist()
     merged = preds.merge(test, on="article_id")
     assert merged["target"].to_numpy() == pytest.approx(merged["exret_h1"].to_numpy())
-    # the prediction is the checkpoint's model applied to the templated text, in return units
-    model = NewsRegressor.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    # the prediction is the selected checkpoint's model applied to the templated text, in return units
+    record = yaml.safe_load((run / "fit.json").read_text())
+    model = NewsRegressor.load_from_checkpoint(run / record["selected"], map_location="cpu").eval()
     row = merged.iloc[0]
     enc = model.tokenizer([f"{row['ticker_x']}: {row['text']}"], truncation=True, max_length=32, return_tensors="pt")
     with torch.no_grad():
         expected = float(model.to_returns(model(enc["input_ids"], enc["attention_mask"]))[0])
     assert row["prediction"] == pytest.approx(expected, rel=1e-4, abs=1e-7)
-    assert args  # the same arguments fit used are valid for predict as well
-    assert main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(ckpt)]) == 0
+    assert sorted(p.name for p in (run / "logs").iterdir()) == versions  # predict leaves no logs/version_N
+
+
+def test_test_subcommand_scores_a_checkpoint(fitted) -> None:
+    run = fitted["run"]
+    config = run / "config.yaml"
+    assert main(["test", "--config", str(config), "--ckpt_path", "best"]) == 0
     assert (run / "config_test.yaml").is_file()
+    saved = yaml.safe_load(config.read_text())
+    assert saved["ckpt_path"] is None and saved["overwrite"] is False  # never replayed from a saved config
+
+
+def test_fit_refuses_an_existing_run_unless_overwrite(fitted, capsys, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = fit_args(fitted["backbone"], fitted["pairs"], run, "--trainer.max_epochs", "1")
+    assert main(["fit", *args]) == 0
+    first = (run / "fit.json").read_text()
+    (run / "metrics.json").write_text("{}")  # an evaluation of the first run
+    (run / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["fit", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already holds a run" in err and "--overwrite" in err
+    assert (run / "fit.json").read_text() == first
+    assert main(["fit", *args, "--overwrite", "true"]) == 0
+    assert not (run / "metrics.json").exists()  # the old run's evaluation went with it
+    assert (run / "notes.txt").read_text() == "mine"  # nothing that is not a run file is touched
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best-epoch=0-step=4.ckpt", "last.ckpt"]
+    assert [p.name for p in (run / "logs").iterdir()] == ["version_0"]
 
 
 def test_print_config(fitted, capsys) -> None:
@@ -90,7 +125,7 @@ def test_print_config(fitted, capsys) -> None:
     assert printed["checkpoint"]["monitor"] == "val_mse"
 
 
-@pytest.mark.parametrize("name", ["minilm_lora", "minilm_full", "smollm2_lora", "gpu"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "configs" / "fit").glob("*.yaml")))
 def test_shipped_configs_parse(name: str, capsys) -> None:
     with pytest.raises(SystemExit) as done:
         main(["fit", "--config", str(REPO / f"configs/fit/{name}.yaml"), "--print_config"])
@@ -135,7 +170,7 @@ def test_wrong_key_in_yaml_and_empty_split(fitted, capsys, tmp_path: Path) -> No
     pairs = pd.read_parquet(fitted["pairs"] / "pairs.parquet")
     pairs[pairs["split"] != "test"].to_parquet(tmp_path / "pairs.parquet", index=False)
     args = fit_args(fitted["backbone"], tmp_path, tmp_path / "run")
-    assert main(["predict", *args]) == 2
+    assert main(["test", *args]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.strip().splitlines() if line.startswith("newsalpha: error:")]
     assert len(lines) == 1 and "split 'test'" in lines[0] and "pairs.parquet" in lines[0]
