@@ -91,14 +91,15 @@ def main() -> None:
 
     from data_pipelines.contracts import Label
     from evaluation import evaluate, run_backtest
-    from evaluation.inputs import read_predictions, returns_table
+    from evaluation.inputs import read_predictions
     from evaluation.report import build_report
+    from evaluation.returns import pairs_returns
 
     with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
         run = Path(tmp) / "run"
         make_run(run, n_sessions, n_tickers)
         preds = read_predictions(run / "predictions.parquet")
-        returns = returns_table(pd.read_parquet(run / "pairs.parquet"), preds, Label("exret", 1))
+        returns = pairs_returns(pd.read_parquet(run / "pairs.parquet"), Label("exret", 1))[0]
         t_eval, _ = timed(lambda: evaluate(preds, returns, horizon=1))
         t_backtest, metrics = timed(lambda: run_backtest(run, target="exret_h1"))
         t_report, paths = timed(lambda: build_report(run))

@@ -72,6 +72,7 @@ from data_pipelines.errors import DataContractError
 
 # File names inside a run folder: one place, so stages agree.
 PAIRS_FILE = "pairs.parquet"
+PRICES_FILE = "prices.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
 PRICES_FILE = "prices.parquet"
 MANIFEST_FILE = "manifest.json"

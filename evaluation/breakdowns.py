@@ -13,7 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from evaluation.stats import default_lags, newey_west_tstat, sharpe
+from evaluation.sharpe import sharpe
+from evaluation.stats import default_lags, newey_west_tstat
 from evaluation.tearsheet import period_ic
 
 PUBLICATION_BUCKETS = ("pre-market", "intraday", "after close", "weekend / holiday")

@@ -33,6 +33,7 @@ import pandas as pd
 from data_pipelines.errors import ConfigError
 from data_pipelines.io import write_json_atomic, write_text_atomic
 from evaluation import plots as pl
+from evaluation import sharpe as sr
 from evaluation import stats
 from evaluation.report_format import UNITS_NOTE, bp, md_escape, md_table, num, pct, with_t
 from evaluation.rundata import RunData, load_run, study_name
@@ -124,7 +125,7 @@ def deflated_sharpes(entries: list[dict], n_trials: int) -> dict[str, float]:
     out = {}
     for e in entries:
         daily = e["daily"]
-        out[e["name"]] = stats.deflated_sharpe(daily["net"], n_trials, variance) if daily is not None else math.nan
+        out[e["name"]] = sr.deflated_sharpe(daily["net"], n_trials, variance) if daily is not None else math.nan
     return out
 
 
@@ -150,8 +151,8 @@ def dm_matrix(entries: list[dict], horizon: int) -> pd.DataFrame:
             dm = p = math.nan
             if n_sessions > 2:
                 y = both["target"].to_numpy(float)
-                lags = stats.default_lags(n_sessions, horizon)
-                dm, p = stats.diebold_mariano(y - both["prediction_a"], y - both["prediction_b"], lags, both["session"])
+                e_a, e_b = y - both["prediction_a"], y - both["prediction_b"]
+                dm, p = stats.diebold_mariano(e_a, e_b, groups=both["session"], horizon=horizon)  # HAR, as evaluate
             rows.append({"row": a["name"], "column": b["name"], "dm": dm, "pvalue": p})
             rows[-1].update(n_articles=len(both), n_sessions=n_sessions)
     return pd.DataFrame(rows, columns=["row", "column", "dm", "pvalue", "n_articles", "n_sessions"])

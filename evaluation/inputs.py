@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 
 from data_pipelines.contracts import (
+    MANIFEST_FILE,
     PAIRS_FILE,
     PREDICTION_COLUMNS,
+    PREDICTION_OPTIONAL,
     PREDICTOR_METADATA_FILE,
     Label,
     RunLayout,
@@ -37,6 +39,7 @@ from data_pipelines.contracts import (
 )
 from data_pipelines.errors import ConfigError, DataContractError
 from data_pipelines.io import hash_file, read_label
+from data_pipelines.pairs_folder import open_pairs
 from evaluation.baselines import read_pairs
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,26 @@ class RunInputs:
     pairs_path: Path | None = None
     baselines: dict[str, pd.DataFrame] = field(default_factory=dict)
     quarantine: pd.DataFrame = field(default_factory=empty_quarantine)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The pairs' ``manifest.json`` (beside the pairs file), or ``{}``."""
+        path = self.pairs_path.parent / MANIFEST_FILE if self.pairs_path is not None else None
+        return _read_json(path) if path is not None and path.is_file() else {}
+
+    @property
+    def train_mean(self) -> float | None:
+        """The mean training label (from the pairs, else the predictor metadata), the benchmark of OOS R^2."""
+        if self.pairs is not None:
+            train = self.pairs.loc[self.pairs["split"] == "train", self.label.column].to_numpy(float)
+            if np.isfinite(train).any():
+                return float(train[np.isfinite(train)].mean())
+        value = self.metadata.get("target_mean", self.metadata.get("train_mean"))
+        return float(value) if value is not None else None
+
+    def context(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Where the numbers come from (see :func:`context`)."""
+        return context(self, options)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -159,6 +182,17 @@ def find_pairs(layout: RunLayout, pairs: str | os.PathLike | None, meta: dict[st
     return None
 
 
+def check_complete(pairs_path: Path) -> None:
+    """Refuse a pairs folder whose manifest lists its files but whose files do not match (an interrupted run).
+
+    A folder the pair builder wrote is opened with :func:`data_pipelines.pairs_folder.open_pairs`, which checks
+    every file against the manifest's hashes; a pairs file with no such manifest (hand-made) is read as it is.
+    """
+    manifest = pairs_path.parent / MANIFEST_FILE
+    if pairs_path.is_file() and manifest.is_file() and "outputs" in _read_json(manifest):
+        open_pairs(pairs_path)
+
+
 def read_run_pairs(path: Path, label: Label) -> pd.DataFrame:
     """The columns of the pairs an evaluation needs: keys, entry print, the label and raw returns."""
     wanted = {*PAIR_KEYS, "entry_at", "entry_kind", label.column, f"ret_h{label.horizon}", "ret_h1"}
@@ -167,28 +201,17 @@ def read_run_pairs(path: Path, label: Label) -> pd.DataFrame:
     return pairs.assign(session=pd.to_datetime(pairs["session"]))
 
 
-def returns_table(pairs: pd.DataFrame | None, preds: pd.DataFrame, label: Label) -> pd.DataFrame:
-    """Returns per (session, ticker): the mean test label over that session's pairs.
-
-    Articles of one session may enter at the open or the close; their labels are averaged, as the
-    signal averages their predictions. Without pairs the predictions' own ``target`` is used.
-    """
-    if pairs is None:
-        src = preds.rename(columns={"target": "ret"})
-    else:
-        src = pairs[pairs["split"] == "test"].rename(columns={label.column: "ret"})
-    src = src[np.isfinite(src["ret"].to_numpy(float))]
-    return src.groupby(["session", "ticker"], as_index=False, observed=True)["ret"].mean()
-
-
-def benchmark_series(pairs: pd.DataFrame | None, horizon: int) -> pd.Series | None:
-    """Equal-weight mean raw return of the test universe per session (``ret_h{h}``), if available."""
-    col = f"ret_h{horizon}"
-    if pairs is None or col not in pairs.columns:
-        return None
-    test = pairs[pairs["split"] == "test"]
-    per_ticker = test.groupby(["session", "ticker"])[col].mean()
-    return per_ticker.groupby(level="session").mean().rename("benchmark")
+def with_entry_prints(preds: pd.DataFrame, pairs: pd.DataFrame | None) -> pd.DataFrame:
+    """``preds`` with the pairs' ``entry_at`` and ``entry_kind`` (by article and ticker) where it lacks them."""
+    missing = [c for c in PREDICTION_OPTIONAL if c not in preds or preds[c].isna().all()]
+    if not missing or pairs is None or not all(c in pairs for c in missing):
+        return preds
+    prints = pairs[["article_id", "ticker", *missing]].drop_duplicates(["article_id", "ticker"])
+    out = preds.drop(columns=[c for c in missing if c in preds]).merge(prints, on=["article_id", "ticker"], how="left")
+    unmatched = int(out[missing[-1]].isna().sum())
+    if unmatched:
+        log.warning("%d predictions match no pair on (article_id, ticker): their entry print is unknown", unmatched)
+    return out
 
 
 def read_baselines(layout: RunLayout, label: Label) -> tuple[dict[str, pd.DataFrame], list[pd.DataFrame]]:
@@ -219,10 +242,14 @@ def read_run(
     if preds.empty:
         raise DataContractError("no test prediction with a finite prediction and target", file=str(layout.root))
     pairs_path = find_pairs(layout, pairs, meta)
+    if pairs_path is not None:
+        check_complete(pairs_path)
     pairs_df = read_run_pairs(pairs_path, label) if pairs_path is not None else None
     if pairs_df is None:
         log.warning("no pairs file for %s: returns come from the predictions' target column", layout.root)
     baselines, bad = read_baselines(layout, label)
+    preds = with_entry_prints(preds, pairs_df)
+    baselines = {name: with_entry_prints(frame, pairs_df) for name, frame in baselines.items()}
     quarantine = pd.concat([quarantine, *bad], ignore_index=True)
     return RunInputs(layout, preds, label, meta, pairs_df, pairs_path, baselines, quarantine)
 

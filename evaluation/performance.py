@@ -20,7 +20,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from evaluation.stats import max_drawdown, sharpe
+from evaluation.sharpe import sharpe
+from evaluation.stats import max_drawdown
 
 DRAWDOWN_COLUMNS = ("start", "valley", "end", "depth", "sessions", "recovery_sessions")
 

@@ -120,10 +120,10 @@ def ic_decay_table(sheet: Sheet) -> dict | None:
             with_t(num(r["ic"], ".4f"), r["tstat"]),
             with_t(num(r["rank_ic"], ".4f"), r["rank_tstat"]),
         ]
-        + [count(r["n_sessions"]), count(r["lags"])]
+        + [count(r["n_sessions"]), count(r["dof"])]
         for _, r in decay.iterrows()
     ]
-    return table("ic-decay", "IC by horizon", ["horizon", "IC", "rank IC", "sessions", "NW lags"], rows)
+    return table("ic-decay", "IC by horizon", ["horizon", "IC", "rank IC", "sessions", "HAR df"], rows)
 
 
 def calibration_table(sheet: Sheet) -> dict | None:

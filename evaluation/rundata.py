@@ -24,7 +24,7 @@ from data_pipelines.contracts import MANIFEST_FILE, Label, RunLayout
 from data_pipelines.errors import DataContractError, NewsalphaError
 from evaluation.baselines import read_pairs
 from evaluation.inputs import read_baselines, read_metadata, read_predictions, resolve_label, split_finite
-from evaluation.scoring import TABLES
+from evaluation.outputs import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -236,12 +236,13 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
 
 
 def unit_table(articles: pd.DataFrame, labels: dict[int, pd.Series] | None = None) -> pd.DataFrame:
-    """One row per (session, ticker): the mean prediction (the backtest's signal) and the mean labels.
+    """One row per (session, ticker[, entry_kind]): the mean prediction (the backtest's signal) and mean labels.
 
     ``ret`` is the mean ``target``; ``labels`` adds ``h{h}`` columns (one realised label per article, aligned
     to ``articles``) for the IC decay.
     """
-    df = articles[["session", "ticker", "prediction", "target"]].rename(columns={"target": "ret"})
+    keys = ["session", "ticker"] + (["entry_kind"] if "entry_kind" in articles else [])
+    df = articles[[*keys, "prediction", "target"]].rename(columns={"target": "ret"})
     for h, values in (labels or {}).items():
         df[f"h{h}"] = np.asarray(values, float)
-    return df.groupby(["session", "ticker"], sort=True, observed=True).mean().reset_index()
+    return df.groupby(keys, sort=True, observed=True).mean().reset_index()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,12 +121,21 @@ def book_tables(data: RunData, sheet: Sheet, units: pd.DataFrame) -> None:
 
 
 def returns_for(data: RunData) -> pd.DataFrame | None:
-    """The returns table the run was scored on (the pairs' test labels per session and ticker)."""
-    from evaluation.inputs import returns_table
+    """The returns table the run was scored on (:func:`evaluation.returns.book_returns`)."""
+    from evaluation.returns import book_returns
 
     if data.pairs is None or data.target not in data.pairs:
         return None
-    return returns_table(data.pairs.assign(split="test"), data.articles, data.label)
+    pairs_file = data.context.get("pairs_file")
+    returns, _, _ = book_returns(
+        Path(pairs_file) if pairs_file else None,
+        data.pairs.assign(split="test"),
+        data.manifest,
+        data.articles,
+        data.label,
+        tickers=data.articles["ticker"].unique(),
+    )
+    return returns
 
 
 def baseline_books(data: RunData, returns: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -147,7 +157,8 @@ def breakdown_tables(data: RunData, sheet: Sheet, units: pd.DataFrame, returns: 
     """Per ticker, by publication time, by phenomenon (synthetic market), and the most confident texts."""
     arts = data.articles
     if data.mode == "cross_section" and returns is not None:
-        from evaluation.backtest import backtest_panel, panel_from_predictions
+        from evaluation.backtest import backtest_panel
+        from evaluation.panel import panel_from_predictions
 
         panel, dropped = panel_from_predictions(arts, returns)
         m = data.metrics

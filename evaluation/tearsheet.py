@@ -1,14 +1,16 @@
 """Signal statistics of a news tear sheet: pure functions, frames in, frames out (nothing read, nothing drawn).
 
-Most take the **unit table** of a test window: one row per position unit (``session, ticker``) with the
-unit's ``prediction`` (the mean of its articles' predictions, as the backtest's signal) and its realised
-labels (one column per horizon). Two IC definitions exist and each view uses the one its mode's headline uses:
+Most take the **unit table** of a test window: one row per position unit (``session, ticker``, and
+``entry_kind`` where the articles say at which print they enter) with the unit's ``prediction`` (the mean of its
+articles' predictions, as the backtest's signal) and its realised labels (one column per horizon). Two IC
+definitions exist and each view uses the one its mode's headline (:func:`evaluation.evaluate`) uses:
 
-* cross-section: the IC of a session is the Pearson correlation across tickers; the statistic is the mean of
-  the daily ICs over sessions, tested with Newey-West (lags >= ``h - 1``);
+* cross-section: the IC of a session is the Pearson correlation across tickers at each entry print, averaged
+  over the session's prints; the statistic is the mean of the daily ICs over sessions, tested with the HAR
+  test of :func:`evaluation.stats.har_test`;
 * time series (one asset): the IC is the correlation over time of the signal and the return, i.e. the mean of
-  the products of their z-scores, whose Newey-West t is the test. Per month, year or rolling window it is the
-  same correlation over the sessions of that window.
+  the products of their z-scores (pooled over sessions and prints, averaged per session), whose HAR t is the
+  test. Per month, year or rolling window it is the same correlation over the sessions of that window.
 
 The event study reads prices on the print sequence (open, close, open, ...), see :func:`event_study`.
 """
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.backtest import assign_quantiles
-from evaluation.stats import daily_ic, default_lags, long_run_variance, newey_west_tstat, pvalue_from_t
+from evaluation.stats import daily_ic, default_lags, har_test, long_run_variance, newey_west_tstat, pvalue_from_t
 
 Z95 = 1.959963984540054
 
@@ -43,23 +45,37 @@ def ts_units(units: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def _ic_row(h: int, ic_series: np.ndarray, rank_series: np.ndarray, n_sessions: int) -> dict:
-    lags = default_lags(n_sessions, h)
-    ic, t = newey_west_tstat(ic_series, lags)
-    ric, rt = newey_west_tstat(rank_series, lags)
+    ic, ric = har_test(ic_series, h), har_test(rank_series, h)
     return {
         "horizon": h,
-        "ic": ic,
-        "tstat": t,
-        "pvalue": pvalue_from_t(t),
-        "rank_ic": ric,
-        "rank_tstat": rt,
+        "ic": ic.mean,
+        "tstat": ic.tstat,
+        "pvalue": ic.pvalue,
+        "rank_ic": ric.mean,
+        "rank_tstat": ric.tstat,
         "n_sessions": n_sessions,
-        "lags": lags,
+        "dof": ic.dof,
     }
 
 
+def _per_print(sub: pd.DataFrame, stat) -> pd.Series:
+    """``stat(frame)`` (a Series by session) at each entry print, averaged over the prints of each session."""
+    if "entry_kind" not in sub or sub["entry_kind"].isna().all():
+        return stat(sub)
+    parts = [stat(g) for _, g in sub.groupby("entry_kind", sort=True)]
+    return pd.concat(parts, axis=1).mean(axis=1).sort_index()
+
+
+def _ts_print_products(sub: pd.DataFrame, col: str, rank: bool = False) -> pd.Series:
+    """Time series: z-score products of signal and return pooled over (session, print), averaged per session."""
+    keys = ["session"] + (["entry_kind"] if "entry_kind" in sub and sub["entry_kind"].notna().any() else [])
+    one = sub.groupby(keys, sort=True)[["prediction", col]].mean()
+    x, y = (one["prediction"].rank(), one[col].rank()) if rank else (one["prediction"], one[col])
+    return ts_products(x, y).groupby(level="session").mean()
+
+
 def ic_decay(units: pd.DataFrame, labels: dict[int, str], mode: str) -> pd.DataFrame:
-    """IC of the prediction with the realised return at each horizon, with Newey-West t-statistics.
+    """IC of the prediction with the realised return at each horizon, with HAR t-statistics.
 
     Parameters
     ----------
@@ -73,22 +89,22 @@ def ic_decay(units: pd.DataFrame, labels: dict[int, str], mode: str) -> pd.DataF
     Returns
     -------
     DataFrame
-        ``horizon, ic, tstat, pvalue, rank_ic, rank_tstat, n_sessions, lags``, one row per horizon, sorted;
-        ``ic +- 1.96 ic / tstat`` is the 95% interval.
+        ``horizon, ic, tstat, pvalue, rank_ic, rank_tstat, n_sessions, dof`` (the HAR test's degrees of
+        freedom), one row per horizon, sorted.
     """
     rows = []
     for h, col in sorted(labels.items()):
         sub = units[np.isfinite(units[col].to_numpy(float))]
         if mode == "time_series":
-            one = ts_units(sub, col)
-            x, y = one["prediction"], one["ret"]
-            rows.append(_ic_row(h, ts_products(x, y).to_numpy(), ts_products(x.rank(), y.rank()).to_numpy(), len(one)))
+            z, zr = _ts_print_products(sub, col), _ts_print_products(sub, col, rank=True)
+            rows.append(_ic_row(h, z.to_numpy(), zr.to_numpy(), len(z)))
         else:
-            ic = daily_ic(sub, "pearson", signal_col="prediction", return_col=col).dropna()
-            ric = daily_ic(sub, "spearman", signal_col="prediction", return_col=col).dropna()
+            daily = lambda g, m, c=col: daily_ic(g, m, signal_col="prediction", return_col=c)  # noqa: E731
+            ic = _per_print(sub, lambda g: daily(g, "pearson")).dropna()
+            ric = _per_print(sub, lambda g: daily(g, "spearman")).dropna()
             rows.append(_ic_row(h, ic.to_numpy(), ric.to_numpy(), len(ic)))
     return pd.DataFrame(
-        rows, columns=["horizon", "ic", "tstat", "pvalue", "rank_ic", "rank_tstat", "n_sessions", "lags"]
+        rows, columns=["horizon", "ic", "tstat", "pvalue", "rank_ic", "rank_tstat", "n_sessions", "dof"]
     )
 
 

@@ -9,7 +9,7 @@ from data_pipelines.contracts import Label, RunLayout
 from data_pipelines.errors import ConfigError, DataContractError
 from data_pipelines.io import write_json_atomic, write_predictions
 from evaluation import run_backtest
-from evaluation.inputs import pretraining_cutoff, read_baselines, resolve_label, returns_table
+from evaluation.inputs import pretraining_cutoff, read_baselines, resolve_label
 from tests.evaluation.report_fixtures import make_run
 
 
@@ -58,20 +58,6 @@ def test_baseline_with_another_label_is_refused(run):
     write_predictions(preds, layout.baseline("other"), Label("ret", 5))
     with pytest.raises(DataContractError, match="the baseline predicts ret_h5, the model exret_h1"):
         read_baselines(layout, Label("exret", 1))
-
-
-def test_returns_table_averages_labels_per_session_and_ticker():
-    day = pd.Timestamp("2020-01-02")
-    pairs = pd.DataFrame(
-        {
-            "session": [day, day, day, day],
-            "ticker": ["A", "A", "B", "B"],
-            "split": ["test", "test", "test", "train"],
-            "exret_h1": [0.01, 0.03, -0.02, 0.5],
-        }
-    )
-    out = returns_table(pairs, pd.DataFrame(), Label("exret", 1)).set_index("ticker")["ret"]
-    assert out.to_dict() == pytest.approx({"A": 0.02, "B": -0.02})
 
 
 def test_metadata_json_errors_name_the_file(run):

@@ -12,6 +12,7 @@ import pytest
 from data_pipelines.contracts import QUARANTINE_COLUMNS
 from data_pipelines.errors import ConfigError, DataContractError
 from evaluation import Evaluation, evaluate, stats
+from evaluation import sharpe as sr
 
 ISSUE_KEYS = (
     "ic_mean ic_tstat rank_ic_mean rank_ic_tstat ls_mean ls_tstat ls_sharpe_gross ls_sharpe_net ls_sharpe_ci "
@@ -55,15 +56,18 @@ def test_metrics_are_the_statistics_of_the_daily_table():
     preds, returns = make_data(seed=1)
     ev = evaluate(preds, returns, cost_bps=5.0)
     m, d = ev.metrics, ev.daily
-    lags = stats.default_lags(len(d))
-    assert (m["ls_mean"], m["ls_tstat"]) == pytest.approx(stats.newey_west_tstat(d["gross"], lags))
-    assert m["ic_tstat"] == pytest.approx(stats.newey_west_tstat(d["ic"], lags)[1])
-    assert m["ls_sharpe_net"] == pytest.approx(stats.sharpe(d["net"]))
+    gross = stats.har_test(d["gross"])
+    assert (m["ls_mean"], m["ls_tstat"], m["ls_pvalue"]) == pytest.approx((gross.mean, gross.tstat, gross.pvalue))
+    assert m["ic_tstat"] == pytest.approx(stats.har_test(d["ic"]).tstat) and m["har_dof"] == stats.har_dof(120)
+    assert m["ls_sharpe_net"] == pytest.approx(sr.sharpe(d["net"]))
+    assert m["probabilistic_sharpe"] == pytest.approx(sr.probabilistic_sharpe(d["net"]))
     assert m["oos_r2_zero"] == pytest.approx(stats.oos_r2(preds["target"], preds["prediction"]))
     assert m["breakeven_cost_bps"] == pytest.approx(1e4 * d["gross"].mean() / d["turnover"].mean())
     assert math.isnan(m["oos_r2_mean"])  # no training mean given
-    fm = stats.fama_macbeth(preds.merge(returns, on=["session", "ticker"]), lags)
+    fm = stats.fama_macbeth(preds.merge(returns, on=["session", "ticker"]))
     assert (m["fama_macbeth_slope"], m["fama_macbeth_tstat"]) == pytest.approx((fm["slope"], fm["tstat"]))
+    net = stats.har_test(d["net"])
+    assert m["verdict_pvalue"] == pytest.approx(net.pvalue_greater) and "one-sided" in m["verdict_test"]
 
 
 def test_ic_equals_alphalens():
@@ -150,9 +154,86 @@ def test_time_series_mode_horizon_and_benchmark():
     bench = returns.set_index("session")["ret"] * 0.5
     ev = evaluate(preds, returns, mode="time_series", horizon=5, benchmark=bench)
     m = ev.metrics
-    assert m["nw_lags"] >= 4 and m["mode"] == "time_series"
+    assert m["har_dof"] == stats.har_dof(200, 5) and m["mode"] == "time_series"
     assert m["ic_mean"] == pytest.approx(np.corrcoef(preds["prediction"], returns["ret"])[0, 1])
     assert math.isnan(m["fama_macbeth_slope"])
     np.testing.assert_allclose(ev.daily["benchmark"], bench.to_numpy())
     assert ev.quantiles["quantile"].tolist() == ["short", "flat", "long"]
-    assert m["ls_sharpe_gross"] == pytest.approx(stats.sharpe(ev.daily["gross"], 252 / 5))
+    assert m["ls_sharpe_gross"] == pytest.approx(sr.sharpe(ev.daily["gross"], 252 / 5))
+
+
+def test_time_series_buy_and_hold_is_the_traded_asset():
+    """A second ticker in the returns (here with a huge drift) must not enter the buy-and-hold of the first."""
+    preds, returns = make_data(n_sessions=150, n_tickers=1, seed=9)
+    other = returns.assign(ticker="OTHER", ret=0.05)
+    ev = evaluate(preds, pd.concat([returns, other], ignore_index=True), mode="time_series", cost_bps=0.0)
+    np.testing.assert_allclose(ev.daily["hold"], returns["ret"].to_numpy())
+    alone = evaluate(preds, returns, mode="time_series", cost_bps=0.0)
+    assert ev.metrics["timing_tstat"] == pytest.approx(alone.metrics["timing_tstat"])
+
+
+def test_diebold_mariano_pairs_articles_or_refuses():
+    """Two equal predictors have no loss difference; without article ids, clusters cannot be paired."""
+    preds, returns = make_data(n_sessions=30, n_tickers=8, seed=10, articles_per_name=2)
+    same = evaluate(preds, returns, baselines={"copy": preds.copy()}).metrics
+    assert np.isnan(same["baselines"]["copy"]["dm_stat"]) and "no measurable difference" in same["verdict"]
+    with pytest.raises(DataContractError, match="article_id"):
+        evaluate(preds.drop(columns="article_id"), returns, baselines={"copy": preds.drop(columns="article_id")})
+    one, _ = make_data(n_sessions=30, n_tickers=8, seed=10)  # one article per (session, ticker): unambiguous
+    base = one.drop(columns="article_id").assign(prediction=0.0)
+    paired = evaluate(one.drop(columns="article_id"), returns, baselines={"zero": base}).metrics["baselines"]["zero"]
+    by_id = evaluate(one, returns, baselines={"zero": one.assign(prediction=0.0)}).metrics["baselines"]["zero"]
+    assert paired["dm_stat"] == pytest.approx(by_id["dm_stat"])
+
+
+def test_hit_rate_is_clustered_by_session():
+    preds, returns = make_data(n_sessions=40, n_tickers=10, seed=12, articles_per_name=3)
+    m = evaluate(preds, returns).metrics
+    rate, p = stats.hit_rate_test(preds["target"], preds["prediction"], groups=preds["session"])
+    assert (m["hit_rate"], m["hit_pvalue"]) == pytest.approx((rate, p))
+
+
+def test_verdict_is_one_sided_at_its_level():
+    """t = 1.9 with 15 df: p = 0.038 one-sided (significant at 5%), 0.077 two-sided (the old rule said no)."""
+    from evaluation.stats import HarTest
+    from evaluation.verdict import verdict
+
+    m = {"mode": "cross_section", "level": 0.05, "cost_bps": 10.0, "n_trials": 1, "deflated_sharpe": 0.96}
+    out = verdict(m, HarTest(0.0002, 1.9, 15, 250))
+    assert out["significant"] and out["verdict_pvalue"] == pytest.approx(0.0384, abs=1e-3)
+    assert "one-sided HAR t-test of a positive mean, EWC with 15 df: t = 1.90" in out["verdict"]
+    assert not verdict(m, HarTest(-0.0002, -1.9, 15, 250))["significant"]  # a negative mean is never significant
+
+
+def test_verdict_counts_the_baselines_and_the_trials():
+    from evaluation.stats import HarTest
+    from evaluation.verdict import verdict
+
+    baselines = {
+        "tfidf_ridge": {"dm_stat": -3.89, "dm_pvalue": 1e-4},
+        "zero": {"dm_stat": 2.5, "dm_pvalue": 0.012},
+        "train_mean": {"dm_stat": 0.3, "dm_pvalue": 0.76},
+    }
+    m = {"mode": "cross_section", "level": 0.05, "cost_bps": 10.0, "n_trials": 1, "deflated_sharpe": 0.99}
+    out = verdict(m | {"baselines": baselines}, HarTest(0.0005, 4.0, 15, 250))
+    text = out["verdict"]
+    assert text.startswith("significant after costs at 5%") and "; but against 3 baselines" in text
+    assert "TF-IDF + ridge predicts significantly better (DM -3.89" in text and "beats the zero forecast" in text
+    assert "no significant difference from the training mean" in text and "with 1 trial (nothing deflated" in text
+    assert (out["n_baselines"], out["n_baselines_beaten"], out["n_baselines_better"]) == (3, 1, 1)
+    many = verdict(m | {"n_trials": 12, "deflated_sharpe": 0.7}, HarTest(0.0005, 4.0, 15, 250))["verdict"]
+    assert "deflated Sharpe 0.700 over 12 trials" in many and "baseline" not in many
+    assert text.endswith(".") and text.count(";") == 2  # one sentence: the test; the baselines; the trials
+
+
+def test_evaluate_states_the_baselines_in_its_verdict():
+    preds, returns = make_data(ic=0.3, seed=13)
+    preds["prediction"] = 0.003 * preds["prediction"] / 0.001
+    better = preds.assign(prediction=preds["target"] * 0.9)  # a baseline that knows more than the model
+    m = evaluate(preds, returns, cost_bps=0.0, baselines={"oracle": better}, n_trials=3).metrics
+    assert (
+        m["significant"]
+        and "but against 1 baseline" in m["verdict"]
+        and "oracle predicts significantly better" in m["verdict"]
+    )
+    assert m["n_baselines_better"] == 1 and "over 3 trials" in m["verdict"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evaluation import breakdowns as bd
-from evaluation.stats import sharpe
+from evaluation.sharpe import sharpe
 
 
 def test_per_year_counts_sessions_and_uses_the_mode_ic():

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from data_pipelines.errors import ConfigError
-from evaluation import run_backtest, stats
+from evaluation import run_backtest, sharpe
 from evaluation.experiment_report import build_experiment_report
 from evaluation.market import load_market
 from evaluation.report import build_report
@@ -69,7 +69,7 @@ def test_prices_reproduce_the_pairs_labels(sheets):
         assert np.allclose(recomputed[h][ok], labels[h][ok], atol=1e-12)
     assert set(decay_labels(data, market)) == {1, 2, 3, 5, 10, 20}
     units = unit_table(data.articles, labels)
-    assert len(units) == data.articles.groupby(["session", "ticker"]).ngroups
+    assert len(units) == data.articles.groupby(["session", "ticker", "entry_kind"]).ngroups  # one unit per print
 
 
 def test_time_series_page_says_timing_and_shows_exposure(runs):
@@ -136,7 +136,7 @@ def test_experiment_report_dm_matrix_and_trials(runs, tmp_path):
     b_daily = pd.read_parquet(runs["noisy"] / "evaluation" / "daily.parquet")["net"]
     var = np.var([x.mean() / x.std(ddof=1) for x in (a_daily, b_daily)], ddof=1)
     dsr_a = next(p["deflated_sharpe"] for p in record["predictors"] if p["name"] == "a")
-    assert dsr_a == pytest.approx(stats.deflated_sharpe(a_daily, 2, var))
+    assert dsr_a == pytest.approx(sharpe.deflated_sharpe(a_daily, 2, var))
     text = paths["html"].read_text(encoding="utf-8")
     assert "n_trials = 2" in text and 'class="better"' in text and 'class="worse"' in text
     more = build_experiment_report([runs["cs"]], tmp_path / "exp12", n_trials=12)

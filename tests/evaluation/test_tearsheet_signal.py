@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from evaluation import tearsheet as ts
-from evaluation.stats import default_lags, long_run_variance, newey_west_tstat
+from evaluation.stats import har_dof, har_test, long_run_variance
 
 DAYS = pd.bdate_range("2022-01-03", periods=3)
 
@@ -27,14 +27,21 @@ def _units() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_ic_decay_cross_section_is_the_mean_daily_ic_with_nw_t():
+def test_ic_decay_cross_section_is_the_mean_daily_ic_with_har_t():
     units = _units()
     table = ts.ic_decay(units, {1: "h1", 5: "h5"}, "cross_section").set_index("horizon")
     for h, col in ((1, "h1"), (5, "h5")):
         daily = [np.corrcoef(g["prediction"], g[col])[0, 1] for _, g in units.groupby("session")]
         assert table.loc[h, "ic"] == pytest.approx(np.mean(daily))
-        assert table.loc[h, "tstat"] == pytest.approx(newey_west_tstat(daily, default_lags(3, h))[1])
-        assert table.loc[h, "lags"] == max(h - 1, default_lags(3)) and table.loc[h, "n_sessions"] == 3
+        assert table.loc[h, "tstat"] == pytest.approx(har_test(daily, h).tstat)
+        assert table.loc[h, "dof"] == har_dof(3, h) and table.loc[h, "n_sessions"] == 3
+
+
+def test_ic_decay_keeps_the_entry_prints_apart():
+    """Per session, the IC across tickers at each print, averaged over the prints (the headline's definition)."""
+    units = pd.concat([_units().assign(entry_kind="open"), _units().assign(entry_kind="close", h1=lambda d: -d["h1"])])
+    table = ts.ic_decay(units, {1: "h1"}, "cross_section")
+    assert table["ic"].iloc[0] == pytest.approx(0.0, abs=1e-12)  # the prints' ICs cancel; pooling would not
 
 
 def test_rank_ic_matches_alphalens():
@@ -64,7 +71,7 @@ def test_time_series_ic_is_the_correlation_over_time():
     table = ts.ic_decay(units, {1: "ret"}, "time_series")
     assert table["ic"].iloc[0] == pytest.approx(np.corrcoef(units["prediction"], units["ret"])[0, 1])
     z = ts.ts_products(units["prediction"], units["ret"])
-    assert table["tstat"].iloc[0] == pytest.approx(newey_west_tstat(z, default_lags(60))[1])
+    assert table["tstat"].iloc[0] == pytest.approx(har_test(z.to_numpy()).tstat)
     months = ts.period_ic(units, None, "time_series", "M")
     jan = units[units["session"].dt.month == 1]
     assert months["ic"].iloc[0] == pytest.approx(np.corrcoef(jan["prediction"], jan["ret"])[0, 1])
