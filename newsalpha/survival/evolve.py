@@ -251,38 +251,51 @@ def _history_store(out: Path, g: int) -> Path:
     return path
 
 
-def run_generation_step(g: int, state: dict, cfg: EvolveConfig, market: Market, ctx: dict) -> dict:
-    """Trade window g, rank, fine-tune, breed; returns the next state (written by the caller)."""
-    out, general, window = ctx["out"], ctx["general"], ctx["windows"][g]
-    gdir = gen_dir(out, g)
-    shutil.rmtree(gdir, ignore_errors=True)  # an unfinished generation of a killed run is redone whole
-    gdir.mkdir(parents=True)
-    t0 = time.perf_counter()
-    champion = Path(state["champion"])
+def _trade_window(g: int, state: dict, cfg: EvolveConfig, market: Market, ctx: dict, gdir: Path) -> dict:
+    """Step 1: the population (and the control) trade window g; writes the news, agents and daily tables."""
+    general, window, champion = ctx["general"], ctx["windows"][g], Path(state["champion"])
     news = market.news[(market.news["session"] >= window[0]) & (market.news["session"] <= window[1])]
     write_parquet_atomic(news.reset_index(drop=True), gdir / FILES["news"])
     specialised = BrainRef("predictor", str(champion), "specialised")
     _check_lookahead(specialised, window[0])
     brains = {"specialised": _brain_for(specialised, "specialised", news, cfg, gdir)}
-    same_brain = champion.resolve() == Path(general.path).resolve()
-    if cfg.control and not same_brain:
+    if cfg.control and champion.resolve() != Path(general.path).resolve():
         _check_lookahead(general, window[0])
         brains["general"] = _brain_for(general, "general", news, cfg, gdir)
     tasks = _tasks(g, state["population"], brains, window, cfg, market, gdir)
-    t_pool = time.perf_counter()
+    t0 = time.perf_counter()
     outcomes = run_population(tasks, cfg.agents.workers, cfg.agents.start_method)
-    pool_s = time.perf_counter() - t_pool
+    pool_s = time.perf_counter() - t0
+    members = state["population"] * len(brains)  # task order: the population, then the control
     meta = {
-        t.agent_id: {"brain": t.brain.name, "brain_path": str(champion if t.role == "population" else general.path)}
-        for t in tasks
+        t.agent_id: {
+            "brain": t.brain.name,
+            "brain_path": str(champion if t.role == "population" else general.path),
+            "parents": list(m["parents"]),
+        }  # fmt: skip
+        for t, m in zip(tasks, members, strict=True)
     }
-    for t, member in zip(tasks, state["population"] * (1 + ("general" in brains)), strict=True):
-        meta[t.agent_id]["parents"] = list(member["parents"])
     agents = agents_table(g, tasks, outcomes, meta)
     sessions = market.fitness.prints_.index
     sessions = sessions[(sessions >= window[0]) & (sessions <= window[2])]
     write_parquet_atomic(agents, gdir / FILES["agents"])
     write_parquet_atomic(daily_table(g, sessions, outcomes), gdir / FILES["daily"])
+    export_telemetry(
+        {"population": gdir / FILES["population_store"], "control": gdir / FILES["control_store"]},
+        gdir / FILES["telemetry"],
+    )
+    return {"agents": agents, "n_articles": int(len(news)), "control": "general" in brains, "pool_s": pool_s}
+
+
+def run_generation_step(g: int, state: dict, cfg: EvolveConfig, market: Market, ctx: dict) -> dict:
+    """Trade window g, rank, fine-tune, breed; returns the next state (written by the caller)."""
+    out, window, champion = ctx["out"], ctx["windows"][g], Path(state["champion"])
+    gdir = gen_dir(out, g)
+    shutil.rmtree(gdir, ignore_errors=True)  # an unfinished generation of a killed run is redone whole
+    gdir.mkdir(parents=True)
+    t0 = time.perf_counter()
+    traded = _trade_window(g, state, cfg, market, ctx, gdir)
+    agents = traded["agents"]
     ranked = rank_agents(agents[agents["role"] == "population"])
     n_parents = max(2, math.ceil(cfg.population.survivors * cfg.population.size))
     parents = [(r.agent_id, Genome.from_dict(_genes(r))) for r in ranked.head(n_parents).itertuples()]
@@ -290,28 +303,23 @@ def run_generation_step(g: int, state: dict, cfg: EvolveConfig, market: Market, 
     if cfg.finetune and g + 1 < cfg.generations:
         record = _finetune(g, champion, cfg, market, out, gdir)
         next_champion = Path(record["child"]) if record["promoted"] else champion
-    rng = np.random.default_rng([cfg.seed, g + 1])
     p = cfg.population
-    kids = breed(parents, p.size, rng, market.tickers, elite=p.elite, rate=p.mutation_rate, scale=p.mutation_scale,
-                 min_tickers=p.min_tickers)  # fmt: skip
-    export_telemetry(
-        {"population": gdir / FILES["population_store"], "control": gdir / FILES["control_store"]},
-        gdir / FILES["telemetry"],
-    )
+    kids = breed(parents, p.size, np.random.default_rng([cfg.seed, g + 1]), market.tickers, elite=p.elite,
+                 rate=p.mutation_rate, scale=p.mutation_scale, min_tickers=p.min_tickers)  # fmt: skip
     summary = {
         "generation": g,
-        "window": {"first": window[0], "last": window[1], "end": window[2], "n_articles": int(len(news))},
+        "window": {"first": window[0], "last": window[1], "end": window[2], "n_articles": traded["n_articles"]},
         "champion": str(champion),
-        "control": "general" in brains,
+        "control": traded["control"],
         "brain_mode": cfg.agents.brain_mode,
         "best_agent": ranked.iloc[0]["agent_id"],
         "parents": [aid for aid, _ in parents],
         "finetune": record,
         "next_champion": str(next_champion),
-        "n_agents": len(tasks),
+        "n_agents": len(agents),
         "n_decisions": int(agents["n_decisions"].sum()),
         "n_records": int(agents["n_records"].sum()),
-        "pool_seconds": round(pool_s, 2),
+        "pool_seconds": round(traded["pool_s"], 2),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     write_json_atomic(summary, gdir / FILES["summary"])

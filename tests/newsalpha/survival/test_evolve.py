@@ -166,3 +166,27 @@ def test_history_store_holds_every_article_read_so_far(tmp_path):
     assert list(seen["article_id"]) == ["a0", "a1", "a2"] and list(seen["ticker"]) == ["AAA", "AAA", "BBB"]
     with Telemetry(_history_store(tmp_path, 0)) as store:
         assert list(store.news_seen()["article_id"]) == ["a0", "a1"]
+
+
+def test_synthetic_market_and_rolling_windows(tmp_path):
+    from newsalpha.survival.evolve import plan_windows, prepare_market
+    from newsalpha.survival.evolve_config import evolve_config_from_dict
+
+    (tmp_path / "synth.yaml").write_text("n_tickers: 3\nn_sessions: 30\narticles_per_session: 2\nseed: 1\n")
+    cfg = evolve_config_from_dict(
+        {"market": {"synth": "synth.yaml"}, "finetune": False, "generations": 2, "windows": {"sessions": 8, "gap": 2}},
+        base=tmp_path,
+    )
+    market = prepare_market(cfg, tmp_path / "out")
+    assert (tmp_path / "out" / "market" / "prices.parquet").is_file() and len(market.tickers) == 3
+    assert "MKT" not in market.tickers and market.news["session"].notna().all()
+    windows = plan_windows(cfg, market, None)
+    index = market.fitness.prints_.index
+    (f0, l0, e0), (f1, l1, e1) = ((index.get_loc(pd.Timestamp(d)) for d in w) for w in windows)
+    assert l0 - f0 == 7 and e0 == l0 + 1 and f1 == e0 + 2  # 8 sessions, flat the next, then a gap of 2
+    assert pd.Timestamp(windows[0][0]) == market.news["session"].min()
+    later = plan_windows(cfg, market, pd.Timestamp(windows[0][1]))  # a brain trained up to there
+    assert pd.Timestamp(later[0][0]) > pd.Timestamp(windows[0][1])
+    cfg.generations = 9
+    with pytest.raises(ConfigError, match="window\\(s\\) of 8 sessions"):
+        plan_windows(cfg, market, None)

@@ -149,3 +149,39 @@ def test_pool_runs_agents_as_processes_into_one_store(market, tmp_path):
     assert len({r.pid for r in pooled}) >= 1 and all(r.pid != serial[0].pid for r in pooled)
     counts = Telemetry(tmp_path / "pool.db").to_pandas().groupby("agent_id").size()
     assert counts.to_dict() == {r.agent_id: r.n_records for r in pooled}
+
+
+def test_live_brain_and_shared_scores_make_the_same_agent(market, tmp_path):
+    """brain_mode live (the agent runs the predictor) and shared (it reads the predictor's scores) agree."""
+    from newsalpha.survival import api
+    from newsalpha.survival.brains import load_brain
+    from newsalpha.survival.population import run_agent
+    from tests.newsalpha.fit_fixtures import tiny_backbone
+
+    m, fitness, window, news = market
+    news.to_parquet(tmp_path / "news.parquet", index=False)
+    m.prices.to_parquet(tmp_path / "prices.parquet", index=False)
+    folder = api.save_untuned_predictor(str(tiny_backbone(tmp_path / "bb")), tmp_path / "general", max_length=32)
+    live = BrainRef("predictor", str(folder))
+    shared = BrainRef("scores", str(score_news(load_brain(live), news, tmp_path / "scores.parquet")))
+    genome = _genome(entry_z=0.8, tickers=tuple(sorted(news["ticker"].unique()))).to_dict()
+    span = (str(window.first.date()), str(window.last.date()), str(window.end.date()))
+    runs = [
+        run_agent(
+            AgentTask(
+                f"g00-a0{i}",
+                0,
+                "population",
+                genome,
+                brain,
+                str(tmp_path / "news.parquet"),
+                str(tmp_path / "prices.parquet"),
+                span,
+                str(tmp_path / f"{i}.db"),
+                cost_bps=2.0,
+            )
+        )  # fmt: skip
+        for i, brain in enumerate((live, shared))
+    ]
+    assert runs[0].n_decisions == runs[1].n_decisions > 0
+    assert runs[0].fitness == pytest.approx(runs[1].fitness) and runs[0].daily == pytest.approx(runs[1].daily)
