@@ -11,7 +11,7 @@ Wrapped here:
 - :class:`~newsalpha.survival.fitness.TradingFitness` (``score`` and its daily returns, ``daily_``);
 - :class:`~newsalpha.survival.telemetry.Telemetry`;
 - :func:`~newsalpha.survival.generation.run_generation` and :class:`~newsalpha.survival.generation.LineageRegistry`;
-- :func:`evaluation.stats.deflated_sharpe`.
+- :func:`evaluation.sharpe.deflated_sharpe`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pandas as pd
 
 from data_pipelines.contracts import Label
 from data_pipelines.io import write_json_atomic
-from evaluation.stats import deflated_sharpe
+from evaluation.sharpe import deflated_sharpe
 from newsalpha.survival.fitness import INITIAL_EQUITY, FitnessRecord, TradingFitness
 from newsalpha.survival.generation import LineageRegistry
 from newsalpha.survival.telemetry import Telemetry
