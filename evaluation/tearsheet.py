@@ -148,19 +148,30 @@ def rolling_ts_ic(units: pd.DataFrame, window: int = 63) -> pd.Series:
 
 
 def quantile_returns(units: pd.DataFrame, n_quantiles: int, label: str = "ret") -> pd.DataFrame:
-    """Mean realised return per session and prediction quantile (per-session qcut bins, 1 = lowest).
+    """Mean realised return per session and prediction quantile (qcut bins per print, 1 = lowest).
+
+    As the backtest: the bins are formed across tickers at each entry print of a session (``entry_kind``),
+    and a session's quantile return is the mean over its prints.
 
     Returns
     -------
     DataFrame
         Index ``session``, one column per quantile ``1..n`` (NaN where a session has no such bin).
     """
-    df = units[["session", "prediction", label]].rename(columns={"prediction": "signal"})
-    df = df[np.isfinite(df[label].to_numpy(float))].reset_index(drop=True)
-    df["quantile"] = assign_quantiles(df, n_quantiles)
-    df = df[df["quantile"] > 0]
-    wide = df.groupby(["session", "quantile"])[label].mean().unstack("quantile")
-    return wide.reindex(columns=range(1, n_quantiles + 1)).sort_index()
+
+    def wide(sub: pd.DataFrame) -> pd.DataFrame:
+        df = sub[["session", "prediction", label]].rename(columns={"prediction": "signal"})
+        df = df[np.isfinite(df[label].to_numpy(float))].reset_index(drop=True)
+        df["quantile"] = assign_quantiles(df, n_quantiles)
+        df = df[df["quantile"] > 0]
+        return df.groupby(["session", "quantile"])[label].mean().unstack("quantile")
+
+    if "entry_kind" in units and units["entry_kind"].notna().any():
+        parts = [wide(g) for _, g in units.groupby("entry_kind", sort=True)]
+        out = pd.concat(parts, keys=range(len(parts))).groupby(level=1).mean()
+    else:
+        out = wide(units)
+    return out.reindex(columns=range(1, n_quantiles + 1)).sort_index()
 
 
 def cumulative_quantiles(qret: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
