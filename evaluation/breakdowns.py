@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.sharpe import sharpe
-from evaluation.stats import default_lags, newey_west_tstat
+from evaluation.stats import har_test
 from evaluation.tearsheet import period_ic
 
 PUBLICATION_BUCKETS = ("pre-market", "intraday", "after close", "weekend / holiday")
@@ -137,10 +137,10 @@ def publication_bucket(articles: pd.DataFrame, timezone: str) -> pd.Series:
 
 
 def by_group(articles: pd.DataFrame, groups: pd.Series, order: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Article-level statistics per group: count, share, IC, hit rate, mean signed return and its NW t.
+    """Article-level statistics per group: count, share, IC, hit rate, mean signed return and its HAR t.
 
     The signed return of an article is ``sign(prediction) x target``: what trading its direction earned. Its
-    t-statistic is Newey-West on the per-session means (sessions in time order).
+    t-statistic is the HAR test (:func:`evaluation.stats.har_test`) of the per-session means, in time order.
 
     Returns
     -------
@@ -151,7 +151,7 @@ def by_group(articles: pd.DataFrame, groups: pd.Series, order: tuple[str, ...] |
     rows = []
     for name, g in df.groupby("group", sort=False):
         per_session = g.groupby("session", sort=True)["signed"].mean()
-        mean, t = newey_west_tstat(per_session.to_numpy(), default_lags(len(per_session)))
+        t = har_test(per_session.to_numpy()).tstat
         rows.append(
             {
                 "group": name,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.backtest import assign_quantiles
-from evaluation.stats import daily_ic, default_lags, har_test, long_run_variance, newey_west_tstat, pvalue_from_t
+from evaluation.stats import daily_ic, default_lags, har_test, long_run_variance
 
 Z95 = 1.959963984540054
 
@@ -182,14 +182,15 @@ def cumulative_quantiles(qret: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
 def spread_band(qret: pd.DataFrame, horizon: int = 1) -> tuple[pd.DataFrame, dict]:
     """Top-minus-bottom quantile spread per session, its cumulative sum and the null's 95% band.
 
-    The band is ``+- 1.96 sqrt(t LRV)`` around zero, ``LRV`` the Newey-West long-run variance of the
+    The band is ``+- 1.96 sqrt(t LRV)`` around zero, ``LRV`` the (Bartlett) long-run variance of the
     per-session spread (``/ h``, lags >= ``h - 1``): a zero-mean spread with the same autocorrelated noise
     stays inside it at each ``t`` with 95% probability, so a curve that leaves it is a real spread.
 
     Returns
     -------
     (DataFrame, dict)
-        ``session, spread, cumulative, band`` and ``{mean, tstat, pvalue, n_sessions, lags}``.
+        ``session, spread, cumulative, band`` and ``{mean, tstat, pvalue, dof, lags, n_sessions}`` (the HAR
+        test of the mean spread, :func:`evaluation.stats.har_test`; ``lags`` those of the band's variance).
     """
     top, bottom = qret.columns.max(), qret.columns.min()
     spread = ((qret[top] - qret[bottom]) / horizon).dropna()
@@ -204,8 +205,9 @@ def spread_band(qret: pd.DataFrame, horizon: int = 1) -> tuple[pd.DataFrame, dic
             "band": Z95 * np.sqrt(t_index * lrv),
         }
     )
-    mean, t = newey_west_tstat(spread.to_numpy(), lags)
-    return frame, {"mean": mean, "tstat": t, "pvalue": pvalue_from_t(t), "n_sessions": len(spread), "lags": lags}
+    test = har_test(spread.to_numpy(), horizon)
+    summary = {"mean": test.mean, "tstat": test.tstat, "pvalue": test.pvalue, "dof": test.dof, "lags": lags}
+    return frame, summary | {"n_sessions": len(spread)}
 
 
 def cluster_ols(y: np.ndarray, x: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
