@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.sharpe import sharpe
-from evaluation.stats import default_lags, newey_west_tstat
+from evaluation.stats import har_test
 from evaluation.tearsheet import period_ic
 
 PUBLICATION_BUCKETS = ("pre-market", "intraday", "after close", "weekend / holiday")
@@ -73,26 +73,32 @@ def per_year(daily: pd.DataFrame, units: pd.DataFrame | None, mode: str, periods
     return pd.DataFrame(rows)
 
 
-def per_ticker(weights: pd.DataFrame, units: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
-    """Each ticker's contribution to the book's gross return, with its article-level IC and hit rate.
+def per_ticker(
+    weights: pd.DataFrame, returns: pd.DataFrame, units: pd.DataFrame, horizon: int = 1, sleeves: int = 1
+) -> pd.DataFrame:
+    """Each ticker's contribution to the book's gross return, with its IC and hit rate over its own signals.
 
     Parameters
     ----------
     weights : DataFrame
-        ``session, ticker, weight``: each session's tranche weight before the ``1/h`` scaling (the backtest's).
+        ``session, ticker, [entry_kind,] weight``: each tranche's weight before the ``1/h`` and ``1/K`` scaling
+        (the backtest's :attr:`~evaluation.backtest.BacktestResult.weights`).
+    returns : DataFrame
+        ``session, ticker, [entry_kind,] ret``: what each tranche earns (the book's returns table).
     units : DataFrame
-        ``session, ticker, prediction, ret``.
-    horizon : int
-        The label horizon: a tranche earns ``weight x ret / h`` in the book.
+        ``ticker, prediction, ret``: the signals, for the IC and hit rate.
+    horizon, sleeves : int
+        A tranche earns ``weight x ret / (h K)`` in the book (``K`` sleeves, one per entry print).
 
     Returns
     -------
     DataFrame
-        ``ticker, n_units, n_long, n_short, contribution`` (sum over sessions, a fraction of capital),
-        ``ic, hit_rate``, sorted by contribution, largest first.
+        ``ticker, n_units, n_long, n_short, contribution`` (sum over sessions, a fraction of capital; the
+        contributions add up to the book's summed gross return), ``ic, hit_rate``, largest contribution first.
     """
-    held = weights.merge(units[["session", "ticker", "ret"]], on=["session", "ticker"], how="left")
-    held["pnl"] = held["weight"] * held["ret"] / horizon
+    keys = [c for c in ("session", "ticker", "entry_kind") if c in weights and c in returns]
+    held = weights.merge(returns[[*keys, "ret"]], on=keys, how="left")
+    held["pnl"] = held["weight"] * held["ret"].fillna(0.0) / (horizon * sleeves)
     book = held.groupby("ticker").agg(
         n_long=("weight", lambda w: int((w > 0).sum())),
         n_short=("weight", lambda w: int((w < 0).sum())),
@@ -131,10 +137,10 @@ def publication_bucket(articles: pd.DataFrame, timezone: str) -> pd.Series:
 
 
 def by_group(articles: pd.DataFrame, groups: pd.Series, order: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Article-level statistics per group: count, share, IC, hit rate, mean signed return and its NW t.
+    """Article-level statistics per group: count, share, IC, hit rate, mean signed return and its HAR t.
 
     The signed return of an article is ``sign(prediction) x target``: what trading its direction earned. Its
-    t-statistic is Newey-West on the per-session means (sessions in time order).
+    t-statistic is the HAR test (:func:`evaluation.stats.har_test`) of the per-session means, in time order.
 
     Returns
     -------
@@ -145,7 +151,7 @@ def by_group(articles: pd.DataFrame, groups: pd.Series, order: tuple[str, ...] |
     rows = []
     for name, g in df.groupby("group", sort=False):
         per_session = g.groupby("session", sort=True)["signed"].mean()
-        mean, t = newey_west_tstat(per_session.to_numpy(), default_lags(len(per_session)))
+        t = har_test(per_session.to_numpy()).tstat
         rows.append(
             {
                 "group": name,

@@ -4,13 +4,13 @@
 ``newsalpha backtest``) or their metrics, and writes ``experiment.html`` (self-contained, no script),
 ``experiment.md`` and ``experiment.json``:
 
-* one row per predictor (every model, then every baseline once): IC and rank IC with Newey-West t, the
+* one row per predictor (every model, then every baseline once): IC and rank IC with their t, the
   gross and net Sharpe of its book, the net mean per session and its t, RMSE, out-of-sample R², turnover,
   max drawdown, and the **deflated Sharpe for the number of configurations tried** (``n_trials``: the
   models given, unless the experiment counted more);
 * the **Diebold-Mariano matrix between every pair** of predictors with article-level predictions (row vs
   column: positive means the row has the smaller squared error; errors paired by article, averaged per
-  session, HAC variance with lags at least ``h - 1``);
+  session, the HAR test of :func:`evaluation.stats.diebold_mariano`);
 * the cumulative net book of every predictor on one chart, and each model's verdict.
 
 Baselines are scored with :func:`evaluation.evaluate` on the returns of the first run, with that
@@ -262,6 +262,8 @@ def build_experiment_report(
     dict
         Paths of ``html``, ``md`` and ``json``.
     """
+    from evaluation.report import tests_note
+
     entries, loaded = collect(runs, names)
     n_models = len(entries)
     n_trials = int(n_trials or n_models)
@@ -287,6 +289,7 @@ def build_experiment_report(
         "figure": base64.b64encode(svg).decode("ascii") if svg else None,
         "verdicts": [(e["name"], e["metrics"].get("verdict") or "n/a") for e in entries if e["kind"] == MODEL],
         "periods": float(entries[0]["metrics"].get("periods_per_year") or stats.TRADING_DAYS / horizon),
+        "tests": tests_note(entries[0]["metrics"]),
     }
     out_dir = Path(out_dir)
     record = {
@@ -315,7 +318,8 @@ def render_html(view: dict[str, Any]) -> str:
     """The self-contained experiment page."""
     from evaluation.report import render_html as render  # the run report's Jinja environment and filters
 
-    return render(view | {"units": UNITS_NOTE.format(periods=view["periods"])}, "experiment.html.j2")
+    units = UNITS_NOTE.format(periods=view["periods"], tests=view["tests"])
+    return render(view | {"units": units}, "experiment.html.j2")
 
 
 def render_markdown(view: dict[str, Any]) -> str:

@@ -71,7 +71,7 @@ def plot_spread(spread: pd.DataFrame, summary: dict) -> Figure:
     x = pd.to_datetime(spread["session"])
     band = spread["band"].to_numpy() * 100
     ax.fill_between(x, -band, band, color=COLORS["band"], alpha=0.8, lw=0, label="95% band if the mean were 0")
-    label = f"top minus bottom: {summary['mean'] * 1e4:.1f} bp per session (NW t {summary['tstat']:.2f})"
+    label = f"top minus bottom: {summary['mean'] * 1e4:.1f} bp per session (t {summary['tstat']:.2f})"
     ax.plot(x, spread["cumulative"] * 100, color=COLORS["roll"], lw=1.5, label=label)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_ylabel("cumulative spread (%, summed)")
@@ -124,11 +124,14 @@ def plot_event_study(events: pd.DataFrame, horizon: int = 1) -> Figure:
 
 
 def plot_ic_decay(decay: pd.DataFrame, horizon: int) -> Figure:
-    """IC at each label horizon with Newey-West 95% error bars; the horizon the model was trained on marked."""
+    """IC at each label horizon with the HAR test's 95% error bars; the horizon the model was trained on marked."""
+    from scipy import stats as sps
+
     fig, (ax,) = figure()
     pos = np.arange(len(decay))
+    crit = sps.t.ppf(0.975, decay["dof"]) if "dof" in decay else np.full(len(decay), Z95)
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = np.abs(Z95 * decay["ic"] / decay["tstat"]).to_numpy()
+        half = np.abs(crit * decay["ic"] / decay["tstat"]).to_numpy()
     colors = [COLORS["net"] if h == horizon else COLORS["roll"] for h in decay["horizon"]]
     ax.bar(pos, decay["ic"], color=colors, alpha=0.85, width=0.6)
     ax.errorbar(pos, decay["ic"], yerr=half, fmt="none", ecolor="black", elinewidth=0.9, capsize=3)
@@ -241,19 +244,23 @@ def plot_training(log: pd.DataFrame, selected_epoch: int | None) -> Figure:
         right.plot(log["epoch"], np.sqrt(log["val_mse"]) * 1e4, color="#ff7f0e", marker="s", ms=3, lw=1.0, ls="--")
         right.set_ylabel("val RMSE (bp)", color="#ff7f0e", fontsize=8.5)
         right.tick_params(labelsize=8)
-        right.spines["right"].set_visible(True)
+        right.spines["top"].set_visible(False)
         handles.append(right.get_lines()[0])
         labels.append("val RMSE (bp, right)")
-    top.legend(handles, labels, loc="upper right", frameon=False)
+        right.margins(y=0.35)
+    top.margins(y=0.35)
+    top.legend(handles, labels, loc="upper center", frameon=False, ncol=3, fontsize=7)
     for col, color, label in (("val_ic", COLORS["roll"], "val IC"), ("val_rank_ic", COLORS["ic"], "val rank IC")):
         if col in log and log[col].notna().any():
             bottom.plot(log["epoch"], log[col], marker="o", ms=3, color=color, lw=1.3, label=label)
     bottom.set_ylabel("IC")
     bottom.set_xlabel("epoch")
     bottom.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
-    bottom.legend(loc="lower right", frameon=False)
+    bottom.legend(loc="upper left", frameon=False, fontsize=7)
     if selected_epoch is not None:
         for ax in (top, bottom):
             ax.axvline(selected_epoch, color="#555", ls=":", lw=1)
-        top.annotate("selected", (selected_epoch, 1.0), xycoords=("data", "axes fraction"), ha="left", va="top")
+        bottom.annotate(
+            "exported ", (selected_epoch, 0.04), xycoords=("data", "axes fraction"), ha="right", va="bottom", fontsize=7
+        )
     return fig

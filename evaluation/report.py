@@ -86,7 +86,7 @@ FIGURES: list[tuple[str, str, Any, Any, Draw]] = [
      _need("eval:quantiles")(lambda d, s: ps.plot_quantiles(d.tables["quantiles"], d.mode, d.horizon))),
     ("signal", "spread", "Top-minus-bottom spread against noise",
      "Cumulative top-minus-bottom quantile spread; the grey band is where a spread with zero mean and the same "
-     "(Newey-West) noise would stay 95% of the time.",
+     "(long-run variance) noise would stay 95% of the time; the t-statistic is the HAR test's.",
      _cs(_need("spread")(lambda d, s: ps.plot_spread(s["spread"], s["spread_summary"])))),
     ("signal", "quantile_cumulative", "Cumulative return by quantile",
      "Each quantile's equal-weight portfolio, rebuilt every session (1/h capital per tranche).",
@@ -98,8 +98,8 @@ FIGURES: list[tuple[str, str, Any, Any, Draw]] = [
      "one that reverses is overreaction.",
      _need("event_study")(lambda d, s: ps.plot_event_study(s["event_study"], d.horizon))),
     ("signal", "ic_decay", "IC across horizons",
-     "IC of the same predictions with the realised return over 1 to 20 sessions after the entry, Newey-West 95% "
-     "error bars (lags at least h - 1).",
+     "IC of the same predictions with the realised return over 1 to 20 sessions after the entry, 95% error bars "
+     "from the HAR test at each horizon (its t distribution's degrees of freedom shrink as the overlap h grows).",
      _need("ic_decay")(lambda d, s: ps.plot_ic_decay(s["ic_decay"], d.horizon))),
     ("signal", "ic", ("Daily IC over time", "Rolling correlation of signal and return"),
      ("The daily IC across tickers and its 21-session mean; the headline IC is the mean of the daily ICs.",
@@ -161,6 +161,12 @@ SECTIONS = {
 }
 
 
+def tests_note(metrics: dict[str, Any]) -> str:
+    """How the run's t-statistics were computed, from its metrics (HAR with its degrees of freedom, or Newey-West)."""
+    dof = metrics.get("har_dof")
+    return f"HAR (EWC) t-tests, {dof} degrees of freedom at the headline" if dof else "Newey-West"
+
+
 def render_figures(data: RunData, sheet: Sheet) -> dict[str, bytes]:
     """Every figure whose tables exist, as SVG bytes, in page order."""
     out = {}
@@ -215,7 +221,7 @@ def report_view(data: RunData, sheet: Sheet, figures: dict[str, bytes]) -> dict[
         "verdict": data.metrics.get("verdict") or "No verdict in metrics.json.",
         "significant": bool(data.metrics.get("significant")),
         "warning": data.context.get("pretraining_warning"),
-        "units": UNITS_NOTE.format(periods=data.periods),
+        "units": UNITS_NOTE.format(periods=data.periods, tests=tests_note(data.metrics)),
         "tiles": rs.tiles(data, sheet),
         "headline": rs.headline(data),
         "book": rs.BOOK[data.mode],

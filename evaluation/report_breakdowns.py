@@ -67,7 +67,7 @@ def publication_table(sheet: Sheet) -> dict | None:
     caption = (
         "Publication time in the exchange's zone: pre-market enters at that open, intraday at that close, after the "
         "close and on days without a session at the next open. Signed return: sign(prediction) × label; its t is "
-        "Newey-West on per-session means."
+        "the HAR test on per-session means."
     )
     return table("publication", "By publication time", header, rows, caption)
 

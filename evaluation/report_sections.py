@@ -89,7 +89,7 @@ def tiles(data: RunData, sheet: Sheet) -> list[tuple[str, str, str]]:
     m, ex = data.metrics, sheet["exposure"] or {}
     ci = m.get("ls_sharpe_ci") or [None, None]
     n_trials = int(m.get("n_trials") or 1)
-    ic = ("IC", num(m.get("ic_mean"), ".3f"), f"NW t {num(m.get('ic_tstat'))}")
+    ic = ("IC", num(m.get("ic_mean"), ".3f"), f"t {num(m.get('ic_tstat'))}")
     dsr = (
         "deflated Sharpe",
         num(m.get("deflated_sharpe"), ".2f"),
@@ -103,7 +103,7 @@ def tiles(data: RunData, sheet: Sheet) -> list[tuple[str, str, str]]:
     if data.mode == "time_series":
         out = [
             ic,
-            ("timing − hold, net", bp(m.get("timing_mean"), 2), f"per session, NW t {num(m.get('timing_tstat'))}"),
+            ("timing − hold, net", bp(m.get("timing_mean"), 2), f"per session, t {num(m.get('timing_tstat'))}"),
             (
                 "Sharpe net / hold",
                 f"{num(m.get('ls_sharpe_net'))} / {num(m.get('hold_sharpe'))}",
@@ -121,7 +121,7 @@ def tiles(data: RunData, sheet: Sheet) -> list[tuple[str, str, str]]:
         return [*out, dsr, cost]
     out = [
         ic,
-        ("net per session", bp(m.get("ls_mean_net"), 2), f"long-short, NW t {num(m.get('ls_tstat_net'))}"),
+        ("net per session", bp(m.get("ls_mean_net"), 2), f"long-short, t {num(m.get('ls_tstat_net'))}"),
         ("Sharpe, net", num(m.get("ls_sharpe_net")), f"95% [{num(ci[0])}, {num(ci[1])}]"),
         dsr,
     ]
@@ -156,7 +156,7 @@ def facts(data: RunData, sheet: Sheet) -> list[list[str]]:
         ],
         ["cost per side", f"{num(opts.get('cost_bps', m.get('cost_bps')), '.1f')} bp"],
         ["test window", f"{ctx.get('test_start')} to {ctx.get('test_end')} ({count(m.get('n_sessions'))} sessions)"],
-        ["train window", f"{meta.get('train_start') or 'n/a'} to {meta.get('train_end') or 'n/a'}"],
+        ["train window", f"{str(meta.get('train_start') or 'n/a')[:10]} to {str(meta.get('train_end') or 'n/a')[:10]}"],
         ["pairs train / val / test", " / ".join(count(splits.get(s)) for s in ("train", "val", "test"))],
         ["epochs", epochs],
         ["selected checkpoint", selected],
@@ -198,7 +198,7 @@ def comparison(data: RunData) -> dict:
             + [num(base.get("dm_stat")), num(base.get("dm_pvalue"), ".3f")]
         )
     caption = (
-        "Diebold-Mariano on squared error, articles paired, losses averaged per session, HAC variance: a positive "
+        "Diebold-Mariano on squared error, articles paired, losses averaged per session, HAR test: a positive "
         "statistic means the model has the smaller loss. Constant baselines form no portfolio (Sharpe n/a)."
     )
     header = ["predictor", "RMSE", "IC", "Sharpe net", "OOS R² vs 0", "DM vs model", "DM p"]

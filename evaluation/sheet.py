@@ -165,7 +165,8 @@ def breakdown_tables(data: RunData, sheet: Sheet, units: pd.DataFrame, returns: 
         bt = backtest_panel(
             panel, dropped, n_quantiles=int(m.get("n_quantiles") or 5), horizon=data.horizon, cost_bps=0.0
         )
-        sheet.tables["per_ticker"] = bd.per_ticker(bt.weights, units, data.horizon)
+        sleeves = len(bt.panel.sleeves) if bt.panel is not None else 1
+        sheet.tables["per_ticker"] = bd.per_ticker(bt.weights, returns, units, data.horizon, sleeves)
     if {"published_at", "entry_kind"} <= set(arts.columns):
         from data_pipelines.pairs import exchange_timezone
 

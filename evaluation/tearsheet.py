@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.backtest import assign_quantiles
-from evaluation.stats import daily_ic, default_lags, har_test, long_run_variance, newey_west_tstat, pvalue_from_t
+from evaluation.stats import daily_ic, default_lags, har_test, long_run_variance
 
 Z95 = 1.959963984540054
 
@@ -148,19 +148,30 @@ def rolling_ts_ic(units: pd.DataFrame, window: int = 63) -> pd.Series:
 
 
 def quantile_returns(units: pd.DataFrame, n_quantiles: int, label: str = "ret") -> pd.DataFrame:
-    """Mean realised return per session and prediction quantile (per-session qcut bins, 1 = lowest).
+    """Mean realised return per session and prediction quantile (qcut bins per print, 1 = lowest).
+
+    As the backtest: the bins are formed across tickers at each entry print of a session (``entry_kind``),
+    and a session's quantile return is the mean over its prints.
 
     Returns
     -------
     DataFrame
         Index ``session``, one column per quantile ``1..n`` (NaN where a session has no such bin).
     """
-    df = units[["session", "prediction", label]].rename(columns={"prediction": "signal"})
-    df = df[np.isfinite(df[label].to_numpy(float))].reset_index(drop=True)
-    df["quantile"] = assign_quantiles(df, n_quantiles)
-    df = df[df["quantile"] > 0]
-    wide = df.groupby(["session", "quantile"])[label].mean().unstack("quantile")
-    return wide.reindex(columns=range(1, n_quantiles + 1)).sort_index()
+
+    def wide(sub: pd.DataFrame) -> pd.DataFrame:
+        df = sub[["session", "prediction", label]].rename(columns={"prediction": "signal"})
+        df = df[np.isfinite(df[label].to_numpy(float))].reset_index(drop=True)
+        df["quantile"] = assign_quantiles(df, n_quantiles)
+        df = df[df["quantile"] > 0]
+        return df.groupby(["session", "quantile"])[label].mean().unstack("quantile")
+
+    if "entry_kind" in units and units["entry_kind"].notna().any():
+        parts = [wide(g) for _, g in units.groupby("entry_kind", sort=True)]
+        out = pd.concat(parts, keys=range(len(parts))).groupby(level=1).mean()
+    else:
+        out = wide(units)
+    return out.reindex(columns=range(1, n_quantiles + 1)).sort_index()
 
 
 def cumulative_quantiles(qret: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
@@ -171,14 +182,15 @@ def cumulative_quantiles(qret: pd.DataFrame, horizon: int = 1) -> pd.DataFrame:
 def spread_band(qret: pd.DataFrame, horizon: int = 1) -> tuple[pd.DataFrame, dict]:
     """Top-minus-bottom quantile spread per session, its cumulative sum and the null's 95% band.
 
-    The band is ``+- 1.96 sqrt(t LRV)`` around zero, ``LRV`` the Newey-West long-run variance of the
+    The band is ``+- 1.96 sqrt(t LRV)`` around zero, ``LRV`` the (Bartlett) long-run variance of the
     per-session spread (``/ h``, lags >= ``h - 1``): a zero-mean spread with the same autocorrelated noise
     stays inside it at each ``t`` with 95% probability, so a curve that leaves it is a real spread.
 
     Returns
     -------
     (DataFrame, dict)
-        ``session, spread, cumulative, band`` and ``{mean, tstat, pvalue, n_sessions, lags}``.
+        ``session, spread, cumulative, band`` and ``{mean, tstat, pvalue, dof, lags, n_sessions}`` (the HAR
+        test of the mean spread, :func:`evaluation.stats.har_test`; ``lags`` those of the band's variance).
     """
     top, bottom = qret.columns.max(), qret.columns.min()
     spread = ((qret[top] - qret[bottom]) / horizon).dropna()
@@ -193,8 +205,9 @@ def spread_band(qret: pd.DataFrame, horizon: int = 1) -> tuple[pd.DataFrame, dic
             "band": Z95 * np.sqrt(t_index * lrv),
         }
     )
-    mean, t = newey_west_tstat(spread.to_numpy(), lags)
-    return frame, {"mean": mean, "tstat": t, "pvalue": pvalue_from_t(t), "n_sessions": len(spread), "lags": lags}
+    test = har_test(spread.to_numpy(), horizon)
+    summary = {"mean": test.mean, "tstat": test.tstat, "pvalue": test.pvalue, "dof": test.dof, "lags": lags}
+    return frame, summary | {"n_sessions": len(spread)}
 
 
 def cluster_ols(y: np.ndarray, x: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:

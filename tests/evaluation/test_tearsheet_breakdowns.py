@@ -49,7 +49,9 @@ def test_per_ticker_contributions_hand_worked():
     weights = pd.DataFrame(
         {"session": [days[0], days[0], days[1], days[1]], "ticker": ["A", "B", "A", "B"], "weight": [1, -1, -1, 1.0]}
     )
-    table = bd.per_ticker(weights, units, horizon=2).set_index("ticker")
+    table = bd.per_ticker(weights, units, units, horizon=2).set_index("ticker")
+    sleeves = bd.per_ticker(weights, units, units, horizon=2, sleeves=2).set_index("ticker")
+    assert sleeves.loc["A", "contribution"] == pytest.approx((0.04 - 0.01) / 4)
     assert table.loc["A", "contribution"] == pytest.approx((0.04 - 0.01) / 2)
     assert table.loc["B", "contribution"] == pytest.approx((0.02 + 0.03) / 2)
     assert list(table.index) == ["B", "A"]  # largest contribution first

@@ -105,6 +105,14 @@ def test_quantile_returns_and_spread_hand_worked():
     assert cum[2].iloc[-1] == pytest.approx(np.prod(1 + q[2].to_numpy() / 2) - 1)
 
 
+def test_quantile_returns_bin_each_print_and_average():
+    units = _units().rename(columns={"h1": "ret"})
+    both = pd.concat([units.assign(entry_kind="open"), units.assign(entry_kind="close", ret=units["ret"] + 0.01)])
+    q = ts.quantile_returns(both, 2)
+    single = ts.quantile_returns(units, 2)
+    assert np.allclose(q.to_numpy(), single.to_numpy() + 0.005)  # the mean of the two prints' bins
+
+
 def test_calibration_bins_and_clustered_se():
     preds = pd.DataFrame(
         {
