@@ -95,10 +95,19 @@ def compounded(returns: pd.Series | np.ndarray) -> np.ndarray:
 
 
 def plot_cumulative(
-    daily: pd.DataFrame, baselines: dict[str, pd.DataFrame] | None = None, *, mode: str = "cross_section"
+    daily: pd.DataFrame,
+    baselines: dict[str, pd.DataFrame] | None = None,
+    *,
+    mode: str = "cross_section",
+    boundaries: list[str] | None = None,
 ) -> Figure:
-    """Compounded return of the book, gross and net, against holding the benchmark (or the asset) and the baselines."""
+    """Compounded return of the book, gross and net, against holding the benchmark (or the asset) and the baselines.
+
+    ``boundaries``: sessions where a walk-forward refit takes over (dotted verticals).
+    """
     fig, (ax,) = figure()
+    for i, at in enumerate(boundaries or []):
+        ax.axvline(pd.Timestamp(at), color="grey", lw=0.8, ls=":", label="walk-forward refit" if i == 0 else None)
     x = _sessions(daily)
     lines = [("gross", "model, gross"), ("net", "model, net of costs")]
     lines.append(("hold", "buy and hold the asset") if "hold" in daily else ("benchmark", "benchmark"))

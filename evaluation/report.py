@@ -66,8 +66,14 @@ def _cs(draw: Draw) -> Draw:
 
 
 def _selected_epoch(data: RunData) -> int | None:
-    epoch = data.meta.get("epoch")
+    ckpt = data.meta.get("checkpoint")  # predictor format 2: a mapping with the selected checkpoint's epoch
+    epoch = ckpt.get("epoch") if isinstance(ckpt, dict) else data.meta.get("epoch")
     return int(epoch) if isinstance(epoch, int) else None
+
+
+def _refits(data: RunData) -> list[str] | None:
+    """Where walk-forward refits take over (``walk_forward.boundaries`` of ``metrics.json``, from experiments)."""
+    return (data.metrics.get("walk_forward") or {}).get("boundaries")
 
 
 # (section, name, title, caption, draw) in page order; a title or caption may be a (cross-section, time-series) pair.
@@ -77,7 +83,8 @@ FIGURES: list[tuple[str, str, Any, Any, Draw]] = [
       "benchmark and each baseline's net book (dashed).",
       "Compounded per-session returns of being long, short or flat the asset as the model says, gross and net of "
       "costs, against simply holding the asset (the verdict tests the difference) and each baseline (dashed)."),
-     _need("eval:daily")(lambda d, s: pl.plot_cumulative(d.tables["daily"], s["baseline_daily"], mode=d.mode))),
+     _need("eval:daily")(lambda d, s: pl.plot_cumulative(d.tables["daily"], s["baseline_daily"], mode=d.mode,
+                                                         boundaries=_refits(d)))),
     ("signal", "quantiles", ("Mean return by prediction quantile", "The asset's mean return by the model's position"),
      ("A monotone staircase from the lowest to the highest quantile is what a real signal looks like; each bar names "
       "the sessions it averages.",

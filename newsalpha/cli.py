@@ -48,7 +48,7 @@ COMMAND_HELP = {
     "demo": "run the whole pipeline on the embedded synthetic market and real tweets x S&P 500",
 }
 # modules under newsalpha.commands that define register(subparsers) (argparse); each owns its own file
-ARGPARSE_MODULES = ["pairs", "synth", "evaluate", "evolve"]
+ARGPARSE_MODULES = ["pairs", "synth", "evaluate", "evolve", "run"]
 GLOBAL_FLAGS = ("-v", "--verbose")
 CONFIG_FILE_PARAM = "config_file"  # a command with this parameter receives the last --config file given
 

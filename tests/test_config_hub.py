@@ -17,7 +17,7 @@ def _files(folder: str) -> list[Path]:
 
 def test_every_config_folder_is_covered():
     folders = {p.parent.name for p in CONFIGS.rglob("*.yaml")}
-    assert folders <= {"pairs", "synth", "fit", "generation", "evolve"}, folders
+    assert folders <= {"pairs", "synth", "fit", "generation", "evolve", "experiments"}, folders
 
 
 @pytest.mark.parametrize("path", _files("pairs"), ids=lambda p: p.stem)

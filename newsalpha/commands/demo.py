@@ -1,4 +1,4 @@
-"""``newsalpha demo``: every stage on the embedded data and model, with cached stages on a second run."""
+"""``newsalpha demo``: the demo experiment (``configs/experiments/demo.yaml``), as ``newsalpha run`` runs it."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ def demo(
     quick: bool = False,
     study: list[Literal["synth", "tweets"]] | Literal["synth", "tweets"] | None = None,
 ) -> int:
-    """Run the whole pipeline on the embedded synthetic market and real tweets x S&P 500.
+    """Run the demo experiment on the embedded synthetic market and real tweets x S&P 500.
 
-    synth -> pairs -> fit -> export -> predict -> baselines -> evaluate, on the synthetic market (planted signal)
-    and on the real tweets x S&P 500; prints a summary and the report paths.
+    The same as newsalpha run --config configs/experiments/demo.yaml: synth -> pairs -> baselines -> fit ->
+    export -> predict -> evaluate -> experiment report for each study, stages reused when unchanged; prints the
+    summary and the report paths.
 
     Parameters
     ----------
     out : Path
-        Run folder.
+        Experiment folder.
     quick : bool
         Tiny sizes, same code path (what the tests run).
     study : str or list of str, optional
