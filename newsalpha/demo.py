@@ -216,8 +216,8 @@ def tweets_stages(out: Path, quick: bool) -> list[Stage]:
 
 SUMMARY_KEYS = (
     ("IC", "ic_mean", "{:+.3f}"),
-    ("IC t (NW)", "ic_tstat", "{:+.2f}"),
-    ("L-S t (NW)", "ls_tstat", "{:+.2f}"),
+    ("IC t (HAR)", "ic_tstat", "{:+.2f}"),
+    ("L-S t (HAR)", "ls_tstat", "{:+.2f}"),
     ("Sharpe net", "ls_sharpe_net", "{:+.2f}"),
     ("timing t vs hold (TS)", "timing_tstat", "{:+.2f}"),
     ("OOS R2 vs 0", "oos_r2_zero", "{:+.4f}"),
