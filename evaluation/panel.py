@@ -51,6 +51,47 @@ class Panel:
         return a.reshape(-1, a.shape[-1])
 
 
+def session_dates(values: pd.Series, what: str) -> pd.Series:
+    """Session dates as naive datetimes, or one error naming the first bad row."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+    else:
+        out = pd.to_datetime(values, errors="coerce")
+        bad = out.isna() & values.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataContractError(f"{what} session {values.iloc[row]!r} is not a date", row=row, column="session")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+def prepare_tables(predictions: pd.DataFrame, returns: pd.DataFrame, target_col: str):
+    """Validated copies of the predictions and returns tables, and the prediction rows set aside (quarantine)."""
+    require_columns(predictions, ("session", "ticker", "prediction"), what="predictions")
+    require_columns(returns, ("session", "ticker", "ret"), what="returns")
+    preds = predictions.copy()
+    preds["session"] = session_dates(preds["session"], "predictions")
+    preds["prediction"] = pd.to_numeric(preds["prediction"], errors="coerce")
+    if target_col in preds.columns:
+        preds[target_col] = pd.to_numeric(preds[target_col], errors="coerce")
+    bad = ~np.isfinite(preds["prediction"].to_numpy(float)) | preds["session"].isna() | preds["ticker"].isna()
+    if "entry_kind" in preds and preds["entry_kind"].notna().any():
+        bad |= preds["entry_kind"].isna().to_numpy()  # a print is stated for some rows: every row needs one
+    quarantine = preds.loc[bad, [c for c in ("article_id", "session", "ticker") if c in preds]].assign(
+        reason="missing_prediction", detail="the prediction, session, ticker or entry_kind is missing"
+    )
+    if bad.any():
+        log.warning("%d prediction rows lack a prediction, session, ticker or entry print: quarantined", bad.sum())
+    rets = returns[[c for c in ("session", "ticker", "entry_kind", "ret") if c in returns]].copy()
+    rets["session"] = session_dates(rets["session"], "returns")
+    # a session whose returns are all missing (a gap) stays on the calendar: its rows are kept, as NaN
+    rets["ret"] = pd.to_numeric(rets["ret"], errors="coerce").astype(float)
+    # boolean indexing copies every column: skip it when nothing is set aside (millions of rows)
+    preds = preds.loc[~bad].reset_index(drop=True) if bad.any() else preds
+    return preds, rets, quarantine
+
+
 def across_sleeves(a: np.ndarray) -> np.ndarray:
     """Mean over the first (sleeve) axis of the finite values; NaN where no sleeve has one."""
     ok = np.isfinite(a)

@@ -294,7 +294,7 @@ def build_report(run_dir: str | os.PathLike) -> dict[str, Path]:
     Parameters
     ----------
     run_dir : path
-        The run folder after :func:`evaluation.run.run_backtest`.
+        The run folder after :func:`evaluation.run_backtest`.
 
     Returns
     -------

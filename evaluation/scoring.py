@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_pipelines.contracts import as_quarantine, empty_quarantine, require_columns
+from data_pipelines.contracts import as_quarantine, empty_quarantine
 from data_pipelines.errors import DataContractError
 from data_pipelines.io import write_json_atomic
 from evaluation import sharpe as sr
@@ -34,14 +34,13 @@ from evaluation.backtest import BacktestResult, backtest_panel, time_series_back
 from evaluation.inputs import read_run
 from evaluation.options import check_options
 from evaluation.outputs import mse, to_jsonable, write_tables
-from evaluation.panel import Panel, across_sleeves, panel_from_predictions, signal_table
+from evaluation.panel import Panel, across_sleeves, panel_from_predictions, prepare_tables, session_dates, signal_table
 from evaluation.returns import run_returns
 from evaluation.verdict import verdict
 
 log = logging.getLogger(__name__)
 
 COST_GRID_BPS = (0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0)
-KEYS = ("article_id", "session", "ticker", "entry_kind")
 
 
 @dataclass
@@ -73,47 +72,6 @@ class Evaluation:
     per_year: pd.DataFrame
     cost_curve: pd.DataFrame
     quarantine: pd.DataFrame = field(default_factory=empty_quarantine)
-
-
-def _sessions(values: pd.Series, what: str) -> pd.Series:
-    """Session dates as naive datetimes, or one error naming the first bad row."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        out = values
-    else:
-        out = pd.to_datetime(values, errors="coerce")
-        bad = out.isna() & values.notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataContractError(f"{what} session {values.iloc[row]!r} is not a date", row=row, column="session")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_localize(None)
-    return out.astype("datetime64[ns]")
-
-
-def _prepare(predictions: pd.DataFrame, returns: pd.DataFrame, target_col: str):
-    """Validated copies of both tables and the prediction rows set aside."""
-    require_columns(predictions, ("session", "ticker", "prediction"), what="predictions")
-    require_columns(returns, ("session", "ticker", "ret"), what="returns")
-    preds = predictions.copy()
-    preds["session"] = _sessions(preds["session"], "predictions")
-    preds["prediction"] = pd.to_numeric(preds["prediction"], errors="coerce")
-    if target_col in preds.columns:
-        preds[target_col] = pd.to_numeric(preds[target_col], errors="coerce")
-    bad = ~np.isfinite(preds["prediction"].to_numpy(float)) | preds["session"].isna() | preds["ticker"].isna()
-    if "entry_kind" in preds and preds["entry_kind"].notna().any():
-        bad |= preds["entry_kind"].isna().to_numpy()  # a print is stated for some rows: every row needs one
-    quarantine = preds.loc[bad, [c for c in KEYS[:3] if c in preds]].assign(
-        reason="missing_prediction", detail="the prediction, session, ticker or entry_kind is missing"
-    )
-    if bad.any():
-        log.warning("%d prediction rows lack a prediction, session, ticker or entry print: quarantined", bad.sum())
-    rets = returns[[c for c in ("session", "ticker", "entry_kind", "ret") if c in returns]].copy()
-    rets["session"] = _sessions(rets["session"], "returns")
-    # a session whose returns are all missing (a gap) stays on the calendar: its rows are kept, as NaN
-    rets["ret"] = pd.to_numeric(rets["ret"], errors="coerce").astype(float)
-    # boolean indexing copies every column: skip it when nothing is set aside (millions of rows)
-    preds = preds.loc[~bad].reset_index(drop=True) if bad.any() else preds
-    return preds, rets, quarantine
 
 
 def _zproducts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -202,7 +160,7 @@ def pair_with_baseline(preds: pd.DataFrame, base: pd.DataFrame, name: str) -> tu
 
 def _baseline_metrics(preds, name: str, base: pd.DataFrame, rets, target_col: str, opts: dict) -> dict:
     """Diebold-Mariano of the model against one baseline, and the baseline's own IC, Sharpe and R^2."""
-    base, rets_b, _ = _prepare(base, rets, target_col)
+    base, rets_b, _ = prepare_tables(base, rets, target_col)
     out = {"dm_stat": math.nan, "dm_pvalue": math.nan}
     if target_col in preds.columns:
         both, _ = pair_with_baseline(preds, base, name)
@@ -328,7 +286,7 @@ def evaluate(
     )
     check_options(train_mean=train_mean)
     horizon = int(horizon)
-    preds, rets, quarantine = _prepare(predictions, returns, target_col)
+    preds, rets, quarantine = prepare_tables(predictions, returns, target_col)
     if preds.empty:
         raise DataContractError("no prediction row with a finite prediction, session and ticker", column="prediction")
     opts = dict(mode=mode, horizon=horizon, n_quantiles=int(n_quantiles), cost_bps=cost_bps)
@@ -336,7 +294,7 @@ def evaluate(
     daily = bt.daily.copy()
     if benchmark is not None:
         bench = pd.Series(benchmark).copy()
-        bench.index = _sessions(pd.Series(bench.index), "benchmark").to_numpy()
+        bench.index = session_dates(pd.Series(bench.index), "benchmark").to_numpy()
         daily["benchmark"] = bench.reindex(daily["session"].to_numpy()).to_numpy(float)
     daily["ic"], daily["rank_ic"] = _ic_series(bt.panel, mode)
     m = {**_test_metrics("ic", daily["ic"], horizon), **_test_metrics("rank_ic", daily["rank_ic"], horizon)}

@@ -6,9 +6,9 @@ from typing import Any
 
 SUMMARY_KEYS = (
     ("IC", "ic_mean", "{:+.3f}"),
-    ("IC t (NW)", "ic_tstat", "{:+.2f}"),
-    ("L-S t gross (NW)", "ls_tstat", "{:+.2f}"),
-    ("L-S t net (NW)", "ls_tstat_net", "{:+.2f}"),
+    ("IC t (HAR)", "ic_tstat", "{:+.2f}"),
+    ("L-S t gross (HAR)", "ls_tstat", "{:+.2f}"),
+    ("L-S t net (HAR)", "ls_tstat_net", "{:+.2f}"),
     ("Sharpe net", "ls_sharpe_net", "{:+.2f}"),
     ("deflated Sharpe", "deflated_sharpe", "{:.3f}"),
     ("timing t vs hold (TS)", "timing_tstat", "{:+.2f}"),
