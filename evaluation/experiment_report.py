@@ -200,6 +200,9 @@ def dm_cells(matrix: pd.DataFrame, names: list[str], level: float = 0.05) -> lis
             if a == b or r is None:
                 cells.append({"text": "—" if a == b else "n/a", "cls": "diag", "title": ""})
                 continue
+            if not np.isfinite(r["dm"]):  # identical errors (the same forecasts) or too few sessions
+                cells.append({"text": "n/a", "cls": "same", "title": f"{a} vs {b}: no test (identical errors?)"})
+                continue
             sig = np.isfinite(r["pvalue"]) and r["pvalue"] < level
             cls = ("better" if r["dm"] > 0 else "worse") if sig else "same"
             title = f"{a} vs {b}: DM {r['dm']:.2f}, p {r['pvalue']:.3g}"

@@ -46,7 +46,7 @@ def plot_quantiles(quantiles: pd.DataFrame, mode: str, horizon: int = 1) -> Figu
     ax.axhline(0, color="black", lw=0.6)
     ax.margins(y=0.15)
     if mode == "time_series":
-        ax.set_xlabel("position the model took (sessions in each)")
+        ax.set_xlabel("position the model took on sessions with a signal (sessions in each)")
         ax.set_ylabel(f"asset's mean return (bp per {horizon}-session label)")
     else:
         ax.set_xlabel("prediction quantile, per session (1 = lowest)")

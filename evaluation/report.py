@@ -88,8 +88,9 @@ FIGURES: list[tuple[str, str, Any, Any, Draw]] = [
     ("signal", "quantiles", ("Mean return by prediction quantile", "The asset's mean return by the model's position"),
      ("A monotone staircase from the lowest to the highest quantile is what a real signal looks like; each bar names "
       "the sessions it averages.",
-      "The asset's mean return on the sessions the model was short, flat and long, each bar naming its sessions: a "
-      "timing signal earns more when long than when short."),
+      "The asset's mean return on the sessions the model was short, flat and long on a signal, each bar naming its "
+      "sessions (sessions without news are flat and counted in the exposure, not here): a timing signal earns more "
+      "when long than when short."),
      _need("eval:quantiles")(lambda d, s: ps.plot_quantiles(d.tables["quantiles"], d.mode, d.horizon))),
     ("signal", "spread", "Top-minus-bottom spread against noise",
      "Cumulative top-minus-bottom quantile spread; the grey band is where a spread with zero mean and the same "
