@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 LOGS, TENSORBOARD, EVALUATION_VERSION = "logs", "tensorboard", "evaluation"
 NEEDS = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}
-INSTALL = {"tensorboard": "pip install tensorboard", "mlflow": "pip install 'newsalpha[mlflow]'"}
+INSTALL = {"tensorboard": "pip install 'newsalpha[tensorboard]'", "mlflow": "pip install 'newsalpha[mlflow]'"}
 
 
 def available(kind: str) -> bool:
