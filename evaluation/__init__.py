@@ -5,7 +5,7 @@ Never imports torch or newsalpha's model: it reads ``predictions.parquet`` and p
 >>> import evaluation
 >>> ev = evaluation.evaluate(predictions, returns, horizon=1, cost_bps=10)   # -> Evaluation
 >>> ev.metrics["verdict"], ev.daily
->>> evaluation.run_backtest("runs/demo/synth/fit")                          # a run folder -> metrics.json
+>>> evaluation.run_backtest("runs/demo/synth/models/lora")                  # a run folder -> metrics.json
 
 Modules: :mod:`~evaluation.inputs` reads a run folder, :mod:`~evaluation.scoring` assembles the metrics,
 :mod:`~evaluation.backtest` builds portfolios, :mod:`~evaluation.stats` holds the pure statistics,

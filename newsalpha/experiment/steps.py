@@ -143,14 +143,17 @@ def stitch_baselines(folds: Sequence[tuple[int, Path]], out: Path, label: Label)
     return written
 
 
-def copy_baselines(source: Path, run: Path) -> None:
-    """The study's baseline predictions into the run folder, where the evaluation reads them."""
+def copy_baselines(source: Path, run: Path, names: Sequence[str]) -> None:
+    """The study's baseline predictions (those ``names``, no file left by an earlier config) into the run folder,
+    where the evaluation reads them."""
     dest = RunLayout(run).baselines
     if dest.is_dir():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for path in sorted(source.glob("*.parquet")) + sorted(source.glob("*.json")):
-        shutil.copy2(path, dest / path.name)
+    for name in names:
+        for path in (source / f"{name}.parquet", source / f"{name}.json"):
+            if path.is_file():
+                shutil.copy2(path, dest / path.name)
 
 
 # -- models -------------------------------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def evaluate_model(
 
     opts = dict(mode=options.mode, n_quantiles=options.n_quantiles, cost_bps=options.cost_bps, level=options.level)
     metrics = run_backtest(run, pairs=pairs, n_trials=n_trials, **opts)
-    context = {**(metrics.get("context") or {}), **extra.pop("context", {})}
+    context = {**(metrics.get("context") or {}), **(extra.get("context") or {})}
     metrics = {**metrics, **extra, "context": context}
     write_json_atomic(metrics, RunLayout(run).metrics)
     build_report(run)

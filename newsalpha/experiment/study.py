@@ -201,6 +201,12 @@ class StudyRun:
     def _baseline_files(kind: str, cfg: Any) -> tuple[str, ...]:
         return {"baselines": cfg, "embeddings": ("embedding_ridge",), "zeroshot": ("zero_shot",)}[kind]
 
+    def baseline_files(self) -> list[str]:
+        """The baseline predictions this study's config asks for (their file stems)."""
+        b = self.cfg.baselines
+        names = [*steps.baseline_names(b.tfidf)]
+        return names + ["embedding_ridge"] * bool(b.embeddings) + ["zero_shot"] * bool(b.zeroshot)
+
     def _baseline_call(self, call: Callable, out_dir: Path, label: Label, kind: str) -> Callable[[], Any]:
         if not self.cfg.walk_forward:
             return lambda: call(self.pairs_dir, out_dir)
@@ -299,7 +305,7 @@ class StudyRun:
         def call() -> dict[str, Any]:
             if folds:
                 self._stitch_model(run, label, folds)
-            steps.copy_baselines(self.root / f"baselines{sfx}", run)
+            steps.copy_baselines(self.root / f"baselines{sfx}", run, self.baseline_files())
             names = {"run_name": name, "experiment": self.experiment, "experiment_root": self.experiment_root}
             return steps.evaluate_model(
                 run,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 LOGS, TENSORBOARD, EVALUATION_VERSION = "logs", "tensorboard", "evaluation"
 NEEDS = {"tensorboard": ("tensorboard", "tensorboardX"), "mlflow": ("mlflow",)}
-INSTALL = {"tensorboard": "pip install tensorboard", "mlflow": "pip install 'newsalpha[mlflow]'"}
+INSTALL = {"tensorboard": "pip install 'newsalpha[tensorboard]'", "mlflow": "pip install 'newsalpha[mlflow]'"}
 
 
 def available(kind: str) -> bool:
@@ -58,8 +58,8 @@ def trainer_loggers(
     return loggers
 
 
-def _spec(name: str, **init_args: Any) -> dict[str, Any]:
-    return {"class_path": f"lightning.pytorch.loggers.{name}", "init_args": init_args}
+def _spec(class_name: str, /, **init_args: Any) -> dict[str, Any]:
+    return {"class_path": f"lightning.pytorch.loggers.{class_name}", "init_args": init_args}
 
 
 def numeric_metrics(metrics: dict[str, Any], prefix: str = "test/") -> dict[str, float]:
@@ -80,6 +80,7 @@ def log_evaluation(
     from lightning.pytorch.loggers import CSVLogger
 
     values = numeric_metrics(metrics)
+    shutil.rmtree(run / LOGS / EVALUATION_VERSION, ignore_errors=True)  # ours alone: rewritten by each evaluation
     csv = CSVLogger(save_dir=str(run), name=LOGS, version=EVALUATION_VERSION)
     _write(csv, values)
     if cfg.kind == "tensorboard":
@@ -121,8 +122,3 @@ def _mlflow_run(uri: str, experiment: str, run_name: str) -> str | None:
         max_results=1,
     )
     return runs[0].info.run_id if runs else None
-
-
-def tracking_env() -> dict[str, str]:
-    """Nothing leaves the machine: MLflow must not try a remote registry."""
-    return {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,22 @@ def test_a_yaml_syntax_error_names_the_line(tmp_path):
     path.write_text("data:\n  pairs_dir: [unclosed\nmodels: {}\n")
     with pytest.raises(ConfigError, match=r"broken.yaml, line \d+, column \d+: not valid YAML"):
         load_experiment(path)
+
+
+def test_the_readme_example_parses_as_printed(tmp_path):
+    from newsalpha.experiment import steps
+
+    readme = (EXPERIMENTS.parents[1] / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, flags=re.S) if "# my_experiment.yaml" in b]
+    (tmp_path / "configs" / "experiments").mkdir(parents=True)
+    (tmp_path / "configs" / "fit").symlink_to(EXPERIMENTS.parent / "fit")
+    path = tmp_path / "configs" / "experiments" / "my_experiment.yaml"
+    path.write_text(block)
+    cfg, (study,) = load_experiment(path)
+    assert study.name == "mine" and set(study.config.models) == {"lora", "lora_long", "full"}
+    assert study.config.models["full"].logger.kind == "tensorboard"
+    assert study.config.models["lora_long"].overrides["trainer"]["max_epochs"] == 6
+    pairs = steps.pairs_spec(study.config.data.pairs, study.base_dir, "README")
+    assert Path(os.path.normpath(pairs.news.path)) == tmp_path / "data" / "news.csv"  # from the file's folder
+    assert Path(os.path.normpath(pairs.prices["path"])) == tmp_path / "data" / "prices.csv"
+    assert pairs.labels.benchmark is None
