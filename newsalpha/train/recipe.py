@@ -7,6 +7,12 @@
     starts from the best linear read-out of the pretrained features instead of a random head, so the first
     steps refine features rather than repair a random head's gradients.
 
+``CalibrateHeadOnVal``
+    Every checkpoint's head is rescaled by the least-squares line of the validation target on the validation
+    prediction (slope at least 0): a fine-tune that ranks well is often over-dispersed (it fits its training
+    rows), and squared error, hence Diebold-Mariano, punishes the scale. The line is the one of the epoch the
+    checkpoint was saved at; the raw head travels beside it, so a resumed fit continues from the raw head.
+
 Checkpoint selection on validation IC needs no code: ``checkpoint.monitor: val_ic`` and ``checkpoint.mode:
 max`` (the model logs ``val_ic``). Weight averaging is Lightning's own ``EMAWeightAveraging`` callback: the
 averaged weights are validated and saved, so the selected checkpoint holds the average.
@@ -15,7 +21,8 @@ Use them in a fit config (``configs/fit/recipe_*.yaml``)::
 
     trainer:
       callbacks:
-        - class_path: newsalpha.train.recipe.RidgeHeadInit
+        - class_path: newsalpha.train.recipe.RidgeHeadInit     # first: before any weight averaging copies the model
+        - class_path: newsalpha.train.recipe.CalibrateHeadOnVal
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from lightning.pytorch.callbacks import Callback
 
 log = logging.getLogger(__name__)
 
+CALIBRATION_KEY = "newsalpha_val_calibration"  # where a checkpoint keeps the line and the raw head
 DEFAULT_RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))  # x the mean feature variance x n
 
 
@@ -139,3 +147,77 @@ def _features(pl_module: pl.LightningModule, loader: Any, max_rows: int | None) 
     finally:
         pl_module.train(was_training)
     return np.concatenate(feats), np.concatenate(targets).astype(np.float64)
+
+
+class CalibrateHeadOnVal(Callback):
+    """Save checkpoints whose head is rescaled by the validation least-squares line (see the module docstring).
+
+    In standardised units the saved head predicts ``a + b x head(x)`` where ``b = max(min_slope, cov(p, y) /
+    var(p))`` and ``a = mean(y) - b mean(p)`` over the validation rows of the latest validation epoch. The
+    IC is unchanged (``b >= 0``); the squared error is the least a line can make it on validation. The slope
+    is logged as ``val_calibration_slope``.
+
+    Parameters
+    ----------
+    min_slope : float
+        Lower bound of the slope (0: a model that ranks the validation rows backwards predicts their mean).
+    """
+
+    def __init__(self, min_slope: float = 0.0) -> None:
+        self.min_slope = float(min_slope)
+        self.line_: tuple[float, float] | None = None
+        self._pred: list[torch.Tensor] = []
+        self._target: list[torch.Tensor] = []
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._pred, self._target = [], []
+
+    def on_validation_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, *_: Any
+    ) -> None:
+        if trainer.sanity_checking:
+            return
+        with torch.no_grad():  # the model keeps its own outputs private: one more forward pass of the batch
+            self._pred.append(pl_module(batch["input_ids"], batch["attention_mask"]).double().detach())
+        self._target.append(batch["target"].double().detach())
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not self._pred:
+            return
+        pred, target = torch.cat(self._pred), torch.cat(self._target)
+        if trainer.world_size > 1:
+            pred, target = pl_module.all_gather(pred).flatten(), pl_module.all_gather(target).flatten()
+        p, y = pred.cpu().numpy(), target.cpu().numpy()
+        slope = float(np.cov(p, y, bias=True)[0, 1] / np.var(p)) if np.var(p) > 0 else 0.0
+        slope = max(slope, self.min_slope)
+        self.line_ = (float(y.mean() - slope * p.mean()), slope)
+        self._pred, self._target = [], []
+        pl_module.log("val_calibration_slope", slope)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        if self.line_ is None:
+            return
+        w_key, b_key = _head_keys(pl_module)
+        state = checkpoint["state_dict"]
+        raw = {"weight": state[w_key].detach().clone(), "bias": state[b_key].detach().clone()}
+        intercept, slope = self.line_
+        state[w_key] = raw["weight"] * slope
+        state[b_key] = raw["bias"] * slope + intercept
+        checkpoint[CALIBRATION_KEY] = {"intercept": intercept, "slope": slope, "raw_head": raw}
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Resuming a fit: continue from the raw head, not the calibrated one."""
+        saved = checkpoint.get(CALIBRATION_KEY)
+        if not saved:
+            return
+        linear = pl_module.head[-1]
+        with torch.no_grad():
+            linear.weight.copy_(saved["raw_head"]["weight"])
+            linear.bias.copy_(saved["raw_head"]["bias"])
+
+
+def _head_keys(pl_module: pl.LightningModule) -> tuple[str, str]:
+    """State-dict names of the head's final linear weight and bias."""
+    linear = pl_module.head[-1]
+    names = {id(p): n for n, p in pl_module.named_parameters()}
+    return names[id(linear.weight)], names[id(linear.bias)]

@@ -71,3 +71,40 @@ def test_fit_starts_from_the_ridge_head_on_frozen_features(tmp_path):
     np.testing.assert_allclose(seen["w"], coef, rtol=1e-3, atol=1e-4)
     assert seen["b"] == pytest.approx(intercept, abs=1e-4)
     assert init.chosen_["val_mse"] < init.chosen_["val_mse_zero"]  # better than predicting the training mean
+
+
+def test_checkpoints_carry_the_validation_line_and_resume_from_the_raw_head(tmp_path):
+    """Through ``newsalpha fit``: the saved head is the raw head times the validation OLS line, so on validation
+    the calibrated prediction needs no further line (slope 1, intercept 0); resuming restores the raw head."""
+    from newsalpha.cli import main
+    from newsalpha.train.data import PairsDataModule
+    from newsalpha.train.model import NewsRegressor
+    from newsalpha.train.recipe import CALIBRATION_KEY, CalibrateHeadOnVal
+    from tests.newsalpha.fit_fixtures import fit_args
+
+    backbone, pairs = tiny_backbone(tmp_path / "bb"), tiny_pairs(tmp_path / "pairs", n_train=48, n_val=24)
+    run = tmp_path / "run"
+    extra = ["--trainer.callbacks+=newsalpha.train.recipe.CalibrateHeadOnVal", "--model.finetune", "full"]
+    assert main(["fit", *fit_args(backbone, pairs, run, *extra)]) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    line = ckpt[CALIBRATION_KEY]
+    raw = line["raw_head"]
+    torch.testing.assert_close(ckpt["state_dict"]["head.1.weight"], raw["weight"] * line["slope"])
+    torch.testing.assert_close(ckpt["state_dict"]["head.1.bias"], raw["bias"] * line["slope"] + line["intercept"])
+    assert 0 < line["slope"] != 1.0
+
+    model = NewsRegressor.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu").eval()
+    dm = PairsDataModule(str(pairs), tokenizer=str(backbone), max_length=32, batch_size=8)
+    dm.setup("fit")
+    pred, target = [], []
+    with torch.no_grad():
+        for batch in dm.val_dataloader():
+            pred.append(model(batch["input_ids"], batch["attention_mask"]).double())
+            target.append(batch["target"].double())
+    p, y = torch.cat(pred).numpy(), torch.cat(target).numpy()
+    slope, intercept = np.polyfit(p, y, 1)
+    assert slope == pytest.approx(1.0, abs=1e-4) and intercept == pytest.approx(0.0, abs=1e-4)
+
+    CalibrateHeadOnVal().on_load_checkpoint(None, model, ckpt)  # what a resumed fit does
+    torch.testing.assert_close(model.head[1].weight.data, raw["weight"])
+    torch.testing.assert_close(model.head[1].bias.data, raw["bias"])
