@@ -19,7 +19,7 @@ def test_quick_demo_runs_every_stage_then_reuses_them(tmp_path, capsys):
     first = capsys.readouterr().out
     for i, stage in enumerate(STAGES, start=1):
         assert f"stage {i} of {len(STAGES)} [" in first and f"] synth/{stage}: " in first
-    assert "== summary ==" in first and "DM vs TF-IDF" in first and "L-S t net (NW)" in first
+    assert "== summary ==" in first and "DM vs TF-IDF" in first and "L-S t net (HAR)" in first
     run = out / "synth" / "models" / "lora"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n_predictions"] > 0 and "tfidf_ridge" in metrics["baselines"]

@@ -91,7 +91,7 @@ def test_two_models_count_two_trials_and_reruns_reuse_what_did_not_change(tmp_pa
     assert printed == [res.metrics["tiny:a"]["n_predictions"], res.metrics["tiny:b"]["n_predictions"]]
     row = next(line for line in res.summary.splitlines() if line.startswith("predictions"))
     assert row.split()[1:] == [str(n) for n in printed]
-    assert "L-S t gross (NW)" in res.summary and "L-S t net (NW)" in res.summary
+    assert "L-S t gross (HAR)" in res.summary and "L-S t net (HAR)" in res.summary
     report = json.loads((out / "report" / "experiment.json").read_text())
     assert report["n_trials"] == 2 and {"a", "b", "tfidf_ridge"} <= {p["name"] for p in report["predictors"]}
     assert any(d["row"] == "a" and d["column"] == "b" for d in report["dm"])

@@ -85,7 +85,7 @@ def test_the_cumulative_chart_marks_walk_forward_refits():
 
 def test_the_summary_labels_gross_and_net_and_says_when_nothing_is_deflated():
     text = summary_table({"synth": {**METRICS, "n_trials": 1}, "tweets": {**METRICS, "n_trials": 3}})
-    assert "L-S t gross (NW)" in text and "L-S t net (NW)" in text
+    assert "L-S t gross (HAR)" in text and "L-S t net (HAR)" in text
     gross = next(line for line in text.splitlines() if line.startswith("L-S t gross"))
     net = next(line for line in text.splitlines() if line.startswith("L-S t net"))
     assert gross.split()[-1] == "+2.50" and net.split()[-1] == "+1.50"
