@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import glob
 import json
 import logging
 import math
@@ -356,15 +357,11 @@ def _check_target(out: Path) -> None:
 def _leftovers(out: Path, kind: str) -> list[Path]:
     """Folders an interrupted export left beside ``out`` (``kind`` "tmp" or "old"), whose process is gone."""
     found = []
-    for path in out.parent.glob(f".{glob_escape(out.name)}.*.{kind}"):
+    for path in out.parent.glob(f".{glob.escape(out.name)}.*.{kind}"):
         pid = path.name[len(out.name) + 2 :].split(".", 1)[0]
         if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
             found.append(path)
     return sorted(found, key=lambda p: p.stat().st_mtime)
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([\[\]*?])", r"[\1]", name)
 
 
 def _alive(pid: int) -> bool:
