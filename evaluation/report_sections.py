@@ -140,8 +140,9 @@ def facts(data: RunData, sheet: Sheet) -> list[list[str]]:
     epochs = f"{int(log['epoch'].max()) + 1} run" if log is not None and len(log) else "n/a"
     if trainer.get("max_epochs"):
         epochs += f" (max {trainer['max_epochs']})"
-    ckpt = meta.get("checkpoint")
-    selected = f"{Path(ckpt).name} (epoch {meta.get('epoch')})" if ckpt else "n/a"
+    ckpt = meta.get("checkpoint")  # predictor format 2: a dict (name, epoch, ...); format 1: the path
+    ckpt = ckpt if isinstance(ckpt, dict) or not ckpt else {"name": Path(ckpt).name, "epoch": meta.get("epoch")}
+    selected = f"{ckpt['name']} (epoch {ckpt.get('epoch')})" if ckpt else "n/a"
     pairs_hash = meta.get("pairs_sha256") or (data.manifest.get("outputs") or {}).get("pairs.parquet")
     opts = ctx.get("options") or {}
     return [

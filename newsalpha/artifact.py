@@ -24,9 +24,9 @@ Metadata fields (``newsalpha.json``):
     What it was trained on.
 ``pretraining_cutoff``
     The latest date of text the backbone may have read before fine-tuning (ISO), or null when unknown.
-``checkpoint``, ``val_metrics``
+``checkpoint``, ``val_metrics``, ``epoch``, ``global_step``
     The checkpoint exported (``path``, ``name``, ``epoch``, ``global_step``, ``monitor``, ``mode``, ``score``,
-    ``selected``) and its own validation metrics.
+    ``selected``) and its own validation metrics; ``epoch`` and ``global_step`` repeat the checkpoint's flat.
 ``head``, ``files``
     The head's layers, and the SHA-256 of every file in the folder (plain names inside the folder only).
 

@@ -21,7 +21,7 @@ def test_quick_demo_runs_every_stage_then_reuses_them(tmp_path, capsys):
     run = out / "synth" / "fit"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n_predictions"] > 0 and "tfidf_ridge" in metrics["baselines"]
-    assert (run / "report.html").read_text().count("data:image/png;base64") >= 4
+    assert (run / "report.html").read_text().count("data:image/svg+xml;base64,") >= 4  # figures inline
     assert (run / "predictor" / "newsalpha.json").is_file()
 
     assert main(["demo", "--out", str(out), "--quick", "--study", "synth"]) == 0
