@@ -24,9 +24,9 @@ Metadata fields (``newsalpha.json``):
     What it was trained on.
 ``pretraining_cutoff``
     The latest date of text the backbone may have read before fine-tuning (ISO), or null when unknown.
-``checkpoint``, ``val_metrics``
+``checkpoint``, ``val_metrics``, ``epoch``, ``global_step``
     The checkpoint exported (``path``, ``name``, ``epoch``, ``global_step``, ``monitor``, ``mode``, ``score``,
-    ``selected``) and its own validation metrics.
+    ``selected``) and its own validation metrics; ``epoch`` and ``global_step`` repeat the checkpoint's flat.
 ``head``, ``files``
     The head's layers, and the SHA-256 of every file in the folder (plain names inside the folder only).
 
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import glob
 import json
 import logging
 import math
@@ -356,15 +357,11 @@ def _check_target(out: Path) -> None:
 def _leftovers(out: Path, kind: str) -> list[Path]:
     """Folders an interrupted export left beside ``out`` (``kind`` "tmp" or "old"), whose process is gone."""
     found = []
-    for path in out.parent.glob(f".{glob_escape(out.name)}.*.{kind}"):
+    for path in out.parent.glob(f".{glob.escape(out.name)}.*.{kind}"):
         pid = path.name[len(out.name) + 2 :].split(".", 1)[0]
         if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
             found.append(path)
     return sorted(found, key=lambda p: p.stat().st_mtime)
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([\[\]*?])", r"[\1]", name)
 
 
 def _alive(pid: int) -> bool:

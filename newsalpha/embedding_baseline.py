@@ -95,9 +95,12 @@ def embed_texts(
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from newsalpha.quiet import quiet_progress
+
     path = check_backbone(model_path)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).to(device).eval()
+    with quiet_progress():
+        model = AutoModel.from_pretrained(path).to(device).eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):

@@ -182,6 +182,8 @@ def checkpoint_metadata(ckpt: dict[str, Any], ckpt_path: Path, run: Path | None)
     )
     monitor = selection.get("monitor")
     return {
+        "epoch": ckpt.get("epoch"),  # flat copies of checkpoint.epoch / checkpoint.global_step, for convenience
+        "global_step": ckpt.get("global_step"),
         "checkpoint": {
             "path": str(ckpt_path.resolve()),
             "name": ckpt_path.name,

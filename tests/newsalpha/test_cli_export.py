@@ -64,7 +64,7 @@ def test_export_run_folder_exports_the_selected_checkpoint(fitted, capsys):
     # the checkpoint's own validation metrics: what fit.json recorded for that file, and its monitored score
     assert meta["val_metrics"] == pytest.approx(record["validation"]["metrics"])
     assert ckpt["score"] == pytest.approx(meta["val_metrics"]["val_mse"])
-    assert ckpt["epoch"] == record["validation"]["epoch"]
+    assert ckpt["epoch"] == record["validation"]["epoch"] == meta["epoch"]
 
 
 @pytest.mark.slow
