@@ -14,6 +14,9 @@
 A generation's files are complete once ``gen_g/summary.json`` and then ``state.json`` are written (atomically).
 Run again with the same ``--out`` and config after a crash (even SIGKILL): finished generations are kept, the
 unfinished one is removed and redone from the saved state.
+
+Agents run in worker processes started with ``forkserver`` (or ``spawn``): a script that calls :func:`evolve`
+needs the usual ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
