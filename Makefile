@@ -27,7 +27,7 @@ browser:
 		|| echo "warning: could not install chromium; browser tests will be skipped"; }
 
 demo: venv
-	$(VENV)/bin/newsalpha demo --out runs/demo
+	$(VENV)/bin/newsalpha run --config configs/experiments/demo.yaml --out runs/demo
 
 test: venv browser
 	$(PY) -m pytest -q -p no:cacheprovider

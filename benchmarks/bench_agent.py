@@ -29,7 +29,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def _minilm_predictor(folder: Path, device: str):
     """An exported predictor on the embedded MiniLM (untrained head: latency does not depend on the weights)."""
-    from newsalpha.export import save_predictor
+    from newsalpha.artifact import write_predictor
     from newsalpha.predictor import NewsReturnPredictor
     from newsalpha.train.model import NewsRegressor
 
@@ -43,7 +43,7 @@ def _minilm_predictor(folder: Path, device: str):
         "label": "exret_h1",
         "horizon": 1,
     }
-    save_predictor(module.merged_backbone(), module.tokenizer, module.head, meta, folder)
+    write_predictor(module.merged_backbone(), module.tokenizer, module.head, meta, folder)
     return NewsReturnPredictor(device=device).load(folder)
 
 

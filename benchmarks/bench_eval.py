@@ -79,19 +79,21 @@ def _alphalens(preds: pd.DataFrame, returns: pd.DataFrame) -> int:
 
 def _core(preds: pd.DataFrame, returns: pd.DataFrame) -> int:
     from evaluation import stats
-    from evaluation.backtest import backtest_panel, panel_from_predictions
+    from evaluation.backtest import backtest_panel
+    from evaluation.panel import panel_from_predictions
 
     res = backtest_panel(*panel_from_predictions(preds, returns), n_quantiles=5)
     panel = res.panel
-    stats.row_ic(panel.signal, panel.ret, "pearson")
-    ret_rank = stats.row_rank(np.where(np.isfinite(panel.signal_rank), panel.ret, np.nan))
-    stats.row_ic(panel.signal_rank, ret_rank, "pearson")  # rank IC, reusing the backtest's signal ranks
+    sig, ret, ranks = panel.rows(panel.signal), panel.rows(panel.ret), panel.rows(panel.signal_rank)
+    stats.row_ic(sig, ret, "pearson")
+    ret_rank = stats.row_rank(np.where(np.isfinite(ranks), ret, np.nan))
+    stats.row_ic(ranks, ret_rank, "pearson")  # rank IC, reusing the backtest's signal ranks
     return len(res.daily)
 
 
 def run_case(case: str, folder: str) -> dict:
     """Run one case in this process; wall time, peak RSS and the peak above the loaded inputs."""
-    from evaluation.evaluate import evaluate
+    from evaluation import evaluate
 
     logging.disable(logging.WARNING)
     preds = pd.read_parquet(Path(folder, "predictions.parquet"))

@@ -56,7 +56,7 @@ def build_models(folder: Path, max_length: int, seed: int = 0) -> tuple[Path, Pa
     from torch import nn
     from transformers import AutoModelForSequenceClassification
 
-    from newsalpha.export import save_predictor
+    from newsalpha.artifact import write_predictor
     from newsalpha.train.backbones import load_tokenizer, resolve_backbone
 
     torch.manual_seed(seed)
@@ -72,7 +72,8 @@ def build_models(folder: Path, max_length: int, seed: int = 0) -> tuple[Path, Pa
     head[0].load_state_dict(seqcls.bert.pooler.dense.state_dict())
     head[2].load_state_dict(seqcls.classifier.state_dict())
     meta = {"backbone": "minilm", "pooling": "first", "target_mean": 0.0, "target_std": 1.0, "max_length": max_length}
-    save_predictor(seqcls.bert, tokenizer, head, meta, folder / "predictor")
+    meta["label"] = "exret_h1"
+    write_predictor(seqcls.bert, tokenizer, head, meta, folder / "predictor")
     return folder / "seqcls", folder / "predictor"
 
 

@@ -3,12 +3,13 @@
 Data: S sessions x N tickers, one article per name and session with a planted IC of 0.02, written as a
 run folder (``pairs.parquet`` with ``exret_h1`` and a ``predictions.parquet`` of the test split). Cases:
 
-- ``evaluate`` (the baseline): ``evaluation.evaluate.evaluate`` on in-memory predictions and returns.
-- ``run_backtest``: ``evaluation.run.run_backtest(run)``: reads both files, builds the returns and the
+- ``evaluate`` (the baseline): ``evaluation.evaluate`` on in-memory predictions and returns.
+- ``run_backtest``: ``evaluation.run_backtest(run)``: reads both files, builds the returns and the
   benchmark from the pairs, evaluates and writes ``metrics.json`` and the tables (what
   ``newsalpha backtest`` does).
-- ``build_report``: ``evaluation.report.build_report(run)``: six figures, ``report.html`` and
-  ``report.md`` (what ``newsalpha report`` does). Its cost grows with sessions, not tickers.
+- ``build_report``: ``evaluation.report.build_report(run)``: the tear sheet (signal statistics, the book's
+  metrics, breakdowns, texts), its SVG figures, ``report.html`` and ``report.md`` (what ``newsalpha report``
+  does), timed by part: reading the run, computing the sheet, drawing the figures, writing the pages.
 
 Usage: ``python benchmarks/bench_report.py [--quick] [--sessions S --tickers N]``; writes
 ``benchmarks/results/report.json`` (``report_quick.json`` with ``--quick``).
@@ -65,6 +66,21 @@ def timed(fn) -> tuple[float, object]:
     return round(time.perf_counter() - t0, 3), out
 
 
+def report_parts(run: Path) -> dict[str, float]:
+    """``build_report`` again, one part at a time."""
+    from evaluation.report import render_figures, render_html, render_markdown, report_view
+    from evaluation.rundata import load_run
+    from evaluation.sheet import build_sheet
+
+    t_load, data = timed(lambda: load_run(run))
+    t_sheet, sheet = timed(lambda: build_sheet(data))
+    t_fig, figures = timed(lambda: render_figures(data, sheet))
+    t_page, _ = timed(
+        lambda: (render_html(report_view(data, sheet, figures)), render_markdown(report_view(data, sheet, figures)))
+    )
+    return {"load_run": t_load, "build_sheet": t_sheet, "render_figures": t_fig, "render_pages": t_page}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="250 sessions x 100 tickers")
@@ -73,19 +89,22 @@ def main() -> None:
     args = ap.parse_args()
     n_sessions, n_tickers = (250, 100) if args.quick else (args.sessions, args.tickers)
 
-    from evaluation.evaluate import evaluate
+    from data_pipelines.contracts import Label
+    from evaluation import evaluate, run_backtest
+    from evaluation.inputs import read_predictions
     from evaluation.report import build_report
-    from evaluation.run import read_predictions, returns_table, run_backtest
+    from evaluation.returns import pairs_returns
 
     with tempfile.TemporaryDirectory(prefix="bench_report_") as tmp:
         run = Path(tmp) / "run"
         make_run(run, n_sessions, n_tickers)
         preds = read_predictions(run / "predictions.parquet")
-        returns = returns_table(pd.read_parquet(run / "pairs.parquet"), preds, "exret_h1")
+        returns = pairs_returns(pd.read_parquet(run / "pairs.parquet"), Label("exret", 1))[0]
         t_eval, _ = timed(lambda: evaluate(preds, returns, horizon=1))
-        t_backtest, metrics = timed(lambda: run_backtest(run))
+        t_backtest, metrics = timed(lambda: run_backtest(run, target="exret_h1"))
         t_report, paths = timed(lambda: build_report(run))
         html_bytes = paths["html"].stat().st_size
+        parts = report_parts(run)
     result = {
         "size": {"sessions": n_sessions, "tickers": n_tickers, "test_predictions": int(metrics["n_predictions"])},
         "machine": {"python": platform.python_version(), "pandas": pd.__version__, "cpus": 2},
@@ -93,6 +112,7 @@ def main() -> None:
         "run_backtest_wall_s": t_backtest,
         "assembly_overhead_s": round(t_backtest - t_eval, 3),
         "build_report_wall_s": t_report,
+        "build_report_parts_s": parts,
         "report_html_kib": round(html_bytes / 1024, 1),
         "figures": sum(1 for k in paths if k.startswith("figure:")),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

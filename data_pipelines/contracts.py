@@ -24,6 +24,17 @@ pairs (``pairs.parquet``, written by the pair builder)
     exit_at_h{h} : datetime64[ns, UTC]
     split : str                      "train" | "val" | "test" | "embargo"
 
+prices of a pairs folder (``prices.parquet``, written beside the pairs): the adjusted price panel the labels were
+computed from, so that evaluation builds returns on the full calendar of a test window from prices, not from pairs
+    date : datetime64[ns]            a session of the calendar named in the manifest
+    ticker : str                     every ticker of the kept pairs, plus the benchmark
+    open : float                     NaN where the ticker has no open print that session (all NaN: closes only)
+    close : float                    NaN where it has no close (a gap); rows with neither are left out
+    Sorted by ticker, then date; it spans every session a label can touch (the beta window before the first
+    article to the last exit). The manifest's ``prices`` section names the file, the exchange ``calendar`` and
+    the ``latency_seconds`` from publication to the first tradable print, so a reader can compute entry prints
+    (:func:`data_pipelines.calendar.session_prints`, :func:`data_pipelines.calendar.align_to_prints`).
+
 predictions (``predictions.parquet``, written by ``newsalpha predict`` and the baselines)
     article_id, ticker, session, split,
     prediction : float               expected return in return units (not standardised)
@@ -33,7 +44,9 @@ predictions (``predictions.parquet``, written by ``newsalpha predict`` and the b
     (:func:`data_pipelines.io.write_predictions`); evaluation reads it and never infers the label.
 
 quarantine (``quarantine.parquet`` of every stage: pairs, fit, evaluation)
-    stage : str                      "news" | "pairs" | "fit" | "evaluation" ...
+    stage : str                      "news" | "pairs" | "fit" | "evaluation" ... In a pairs folder, "news" is a
+                                     whole input record set aside and "pairs" one (article, ticker) row, so that
+                                     records read = articles + "news" rows, (article, ticker) rows = kept + "pairs"
     source_row : Int64               the row of the input file (news), else missing
     article_id, ticker : str
     session : datetime64[ns]         (missing where not known yet)
@@ -59,15 +72,19 @@ from data_pipelines.errors import DataContractError
 
 # File names inside a run folder: one place, so stages agree.
 PAIRS_FILE = "pairs.parquet"
+PRICES_FILE = "prices.parquet"
 QUARANTINE_FILE = "quarantine.parquet"
+PRICES_FILE = "prices.parquet"
 MANIFEST_FILE = "manifest.json"
 PREDICTIONS_FILE = "predictions.parquet"
 METRICS_FILE = "metrics.json"
+PREDICTOR_METADATA_FILE = "newsalpha.json"  # the metadata JSON of an exported predictor folder
 
 NEWS_COLUMNS = ("article_id", "published_at", "text")
 NEWS_OPTIONAL = ("ticker",)
 PRICE_COLUMNS = ("date", "ticker", "close")
 PRICE_OPTIONAL = ("open",)
+PAIRS_PRICES_COLUMNS = ("date", "ticker", "open", "close")
 PAIRS_COLUMNS = ("article_id", "ticker", "published_at", "text", "session", "entry_at", "entry_kind", "split")
 PREDICTION_COLUMNS = ("article_id", "ticker", "session", "split", "prediction", "target")
 PREDICTION_OPTIONAL = ("entry_at", "entry_kind")
@@ -82,6 +99,8 @@ QUARANTINE_DTYPES = {
     "reason": "string",
     "detail": "string",
 }
+NEWS_STAGE = "news"  # quarantine stage of a whole news record
+PAIRS_STAGE = "pairs"  # quarantine stage of one (article, ticker) row
 LABEL_KINDS = ("ret", "exret", "abret")
 LABEL_METADATA_KEY = "newsalpha.label"
 SPLITS = ("train", "val", "test")
@@ -151,6 +170,7 @@ class RunLayout:
 
     config = property(lambda self: self.root / "config.yaml")
     checkpoints = property(lambda self: self.root / "checkpoints")
+    fit_record = property(lambda self: self.root / "fit.json")  # the checkpoint the recipe selected, its metrics
     last_ckpt = property(lambda self: self.root / "checkpoints" / "last.ckpt")
     predictor = property(lambda self: self.root / "predictor")
     predictions = property(lambda self: self.root / PREDICTIONS_FILE)

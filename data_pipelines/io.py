@@ -1,7 +1,10 @@
 """Atomic file output and content hashing, shared by every stage.
 
-Outputs are written to a temporary file in the destination folder and renamed into place, so a
-reader never sees a half-written file and a crash leaves the previous version intact.
+Outputs are written to a temporary file in the destination folder (``.<name>.<random>.tmp``) and renamed into
+place, so a reader never sees a half-written file and a crash leaves the previous version intact. A process killed
+mid-write (SIGKILL) leaves its temporary file behind: :func:`remove_stale_temps` deletes them at the next run. The
+final file gets the mode a plain ``open()`` would give it (``0o666`` less the umask), not mkstemp's ``0o600``, so
+another user allowed by the umask can read a predictor or a pairs folder.
 """
 
 from __future__ import annotations
@@ -16,22 +19,52 @@ from typing import Any
 
 import pandas as pd
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    """The process umask: from /proc on Linux (no side effect), else by setting it and putting it straight back."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files (``.<name>.<random>.tmp``) that an interrupted atomic write left in ``folder``.
+
+    Call it before writing a folder's outputs, from the one process that owns the folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file() and p.name.count(".") >= 3]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> Path:

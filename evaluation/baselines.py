@@ -2,8 +2,9 @@
 
 Each baseline is fitted on the ``train`` split of a pairs table, tuned (where it has a penalty) on the
 ``val`` split, and predicts the ``test`` split. The output has the predictions contract of
-:mod:`data_pipelines.contracts` (``article_id, ticker, session, split, prediction, target``), so the
-evaluation scores baselines and models with the same code.
+:mod:`data_pipelines.contracts` (``article_id, ticker, session, split, prediction, target`` and the pairs'
+``entry_at, entry_kind``), written with :func:`data_pipelines.io.write_predictions` so that the file carries
+its :class:`~data_pipelines.contracts.Label`: the evaluation scores baselines and models with the same code.
 
 - ``zero``: predicts a return of zero (the benchmark of the out-of-sample R^2 against zero).
 - ``train_mean``: predicts the mean training label (the historical-mean benchmark).
@@ -24,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_pipelines.contracts import PAIRS_FILE, PREDICTION_COLUMNS, require_columns
+from data_pipelines.contracts import PAIRS_FILE, PREDICTION_COLUMNS, PREDICTION_OPTIONAL, Label, require_columns
 from data_pipelines.errors import DataContractError
-from data_pipelines.io import write_json_atomic, write_parquet_atomic
+from data_pipelines.io import write_json_atomic, write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,16 @@ def predictions_frame(rows: pd.DataFrame, prediction: np.ndarray | float, target
     Returns
     -------
     DataFrame
-        Columns ``article_id, ticker, session, split, prediction, target``.
+        Columns ``article_id, ticker, session, split, prediction, target`` and, where the pairs have them,
+        ``entry_at, entry_kind`` (the entry print the evaluation forms portfolios at).
     """
+    carried = [c for c in PREDICTION_OPTIONAL if c in rows.columns]
     out = rows[["article_id", "ticker", "session", "split"]].reset_index(drop=True).copy()
     out["prediction"] = np.broadcast_to(np.asarray(prediction, dtype=float), (len(out),)).copy()
     out["target"] = rows[target].to_numpy(dtype=float)
-    return out[list(PREDICTION_COLUMNS)]
+    for col in carried:
+        out[col] = rows[col].to_numpy()
+    return out[[*PREDICTION_COLUMNS, *carried]]
 
 
 def zero_baseline(pairs: pd.DataFrame, target: str, *, splits: Sequence[str] = ("test",)) -> pd.DataFrame:
@@ -193,9 +198,22 @@ def tfidf_ridge_baseline(
     return predictions_frame(rows, pred, target), info
 
 
+def as_label(target: Label | str) -> Label:
+    """The :class:`Label` of ``target``: a label, or a label column name a user typed (``exret_h1``)."""
+    return target if isinstance(target, Label) else Label.parse(target)
+
+
+def write_baseline(preds: pd.DataFrame, out_dir: str | os.PathLike, name: str, label: Label, info: dict) -> Path:
+    """Write ``out_dir/<name>.parquet`` (carrying ``label``) and ``out_dir/<name>.json`` (``info``)."""
+    path = write_predictions(preds, Path(out_dir) / f"{name}.parquet", label)
+    write_json_atomic({"name": name, "label": label.to_dict(), **info}, Path(out_dir) / f"{name}.json")
+    log.info("baseline %s: %d predictions -> %s", name, len(preds), path)
+    return path
+
+
 def run_baselines(
     pairs: pd.DataFrame | str | os.PathLike,
-    target: str,
+    target: Label | str,
     out_dir: str | os.PathLike,
     *,
     names: Sequence[str] = BASELINE_NAMES,
@@ -207,8 +225,8 @@ def run_baselines(
     ----------
     pairs : DataFrame or path
         The pairs table, or the path of ``pairs.parquet``.
-    target : str
-        The label column to predict, e.g. ``"exret_h1"``.
+    target : Label or str
+        The label to predict, or its column name, e.g. ``"exret_h1"``.
     out_dir : path
         Folder for the baseline predictions, usually ``<run>/baselines``.
     names : sequence of str
@@ -221,28 +239,28 @@ def run_baselines(
     dict
         ``{name: path of its predictions parquet}``.
     """
+    label = as_label(target)
+    column = label.column
     file = None
     if not isinstance(pairs, pd.DataFrame):
         file = str(pairs)
         pairs = read_pairs(file)
-    check_pairs(pairs, target, file=file, need_text="tfidf_ridge" in names)
+    check_pairs(pairs, column, file=file, need_text="tfidf_ridge" in names)
     unknown = sorted(set(names) - set(BASELINE_NAMES))
     if unknown:
         raise DataContractError(f"unknown baseline(s) {', '.join(unknown)}; known: {', '.join(BASELINE_NAMES)}")
-    out_dir, paths = Path(out_dir), {}
+    paths = {}
     for name in names:
-        info: dict[str, Any] = {"name": name, "target": target, "splits": list(splits)}
+        info: dict[str, Any] = {"splits": list(splits)}
         if name == "zero":
-            preds = zero_baseline(pairs, target, splits=splits)
+            preds = zero_baseline(pairs, column, splits=splits)
         elif name == "train_mean":
-            preds = train_mean_baseline(pairs, target, splits=splits)
+            preds = train_mean_baseline(pairs, column, splits=splits)
             info["train_mean"] = float(preds["prediction"].iloc[0]) if len(preds) else None
         else:
-            preds, extra = tfidf_ridge_baseline(pairs, target, splits=splits)
+            preds, extra = tfidf_ridge_baseline(pairs, column, splits=splits)
             info.update(extra)
-        paths[name] = write_parquet_atomic(preds, out_dir / f"{name}.parquet")
-        write_json_atomic(info, out_dir / f"{name}.json")
-        log.info("baseline %s: %d predictions -> %s", name, len(preds), paths[name])
+        paths[name] = write_baseline(preds, out_dir, name, label, info)
     return paths
 
 

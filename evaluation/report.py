@@ -1,266 +1,313 @@
-"""The evaluation report: ``report.html`` (self-contained), ``report.md`` and ``figures/*.png``.
+"""The run report: ``report.html`` (self-contained tear sheet), ``report.md`` and ``figures/*.svg``.
 
-Reads only what :func:`evaluation.run.run_backtest` wrote (``metrics.json`` and the
-``evaluation/*.parquet`` tables), the pairs manifest for data-quality counts and the run's resolved
-configs. Every number and the verdict sentence come from ``metrics.json``; nothing is written by hand.
-The HTML embeds its figures as base64 PNG and fetches nothing.
+Reads what the backtest wrote (:func:`evaluation.rundata.load_run`), computes the tear sheet
+(:func:`evaluation.sheet.build_sheet`), draws the figures (:mod:`evaluation.plots`, :mod:`evaluation.plots_signal`)
+and lays them out in sections. Every number and the verdict come from the run's files; nothing is written by
+hand. The HTML embeds its figures as SVG data URIs and holds no script: nothing is fetched, it prints and zooms
+sharp, and ``report.md`` escapes everything it prints.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from matplotlib.figure import Figure
 
-from data_pipelines.contracts import MANIFEST_FILE, METRICS_FILE
-from data_pipelines.errors import DataContractError
 from data_pipelines.io import write_bytes_atomic, write_text_atomic
-from evaluation.plots import render_figures
-from evaluation.run import EVAL_DIR, TABLES
+from evaluation import plots as pl
+from evaluation import plots_signal as ps
+from evaluation import report_breakdowns as rb
+from evaluation import report_sections as rs
+from evaluation.report_format import (
+    UNITS_NOTE,
+    column_aligns,
+    config_texts,
+    dedupe_configs,
+    md_escape,
+    md_table,
+    quality_rows,
+)
+from evaluation.rundata import RunData, load_run
+from evaluation.sheet import Sheet, build_sheet
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
-FIGURE_TITLES = {
-    "cumulative": "Cumulative long-short return (gross, net) against the benchmark",
-    "quantiles": "Mean return by prediction quantile",
-    "ic": "Information coefficient over time",
-    "drawdown": "Drawdown (net)",
-    "cost_curve": "Net Sharpe against transaction cost",
-    "per_year": "Sharpe per year (decay)",
+Draw = Callable[[RunData, Sheet], Figure | None]
+
+
+def _need(*keys: str) -> Callable[[Draw], Draw]:
+    """Draw only when every named sheet table (or evaluation table, ``eval:NAME``) exists and is non-empty."""
+
+    def wrap(draw: Draw) -> Draw:
+        def guarded(data: RunData, sheet: Sheet) -> Figure | None:
+            for key in keys:
+                value = data.tables.get(key[5:]) if key.startswith("eval:") else sheet[key]
+                if (
+                    value is None
+                    or (hasattr(value, "empty") and value.empty)
+                    or (isinstance(value, dict) and not value)
+                ):
+                    return None
+            return draw(data, sheet)
+
+        return guarded
+
+    return wrap
+
+
+def _cs(draw: Draw) -> Draw:
+    return lambda data, sheet: draw(data, sheet) if data.mode == "cross_section" else None
+
+
+def _selected_epoch(data: RunData) -> int | None:
+    ckpt = data.meta.get("checkpoint")  # predictor format 2: a mapping with the selected checkpoint's epoch
+    epoch = ckpt.get("epoch") if isinstance(ckpt, dict) else data.meta.get("epoch")
+    return int(epoch) if isinstance(epoch, int) else None
+
+
+def _refits(data: RunData) -> list[str] | None:
+    """Where walk-forward refits take over (``walk_forward.boundaries`` of ``metrics.json``, from experiments)."""
+    return (data.metrics.get("walk_forward") or {}).get("boundaries")
+
+
+# (section, name, title, caption, draw) in page order; a title or caption may be a (cross-section, time-series) pair.
+FIGURES: list[tuple[str, str, Any, Any, Draw]] = [
+    ("signal", "cumulative", ("Cumulative return of the long-short book", "Cumulative return of the timing book"),
+     ("Compounded per-session returns of the model's top-minus-bottom book, gross and net of costs, against the "
+      "benchmark and each baseline's net book (dashed).",
+      "Compounded per-session returns of being long, short or flat the asset as the model says, gross and net of "
+      "costs, against simply holding the asset (the verdict tests the difference) and each baseline (dashed)."),
+     _need("eval:daily")(lambda d, s: pl.plot_cumulative(d.tables["daily"], s["baseline_daily"], mode=d.mode,
+                                                         boundaries=_refits(d)))),
+    ("signal", "quantiles", ("Mean return by prediction quantile", "The asset's mean return by the model's position"),
+     ("A monotone staircase from the lowest to the highest quantile is what a real signal looks like; each bar names "
+      "the sessions it averages.",
+      "The asset's mean return on the sessions the model was short, flat and long on a signal, each bar naming its "
+      "sessions (sessions without news are flat and counted in the exposure, not here): a timing signal earns more "
+      "when long than when short."),
+     _need("eval:quantiles")(lambda d, s: ps.plot_quantiles(d.tables["quantiles"], d.mode, d.horizon))),
+    ("signal", "spread", "Top-minus-bottom spread against noise",
+     "Cumulative top-minus-bottom quantile spread; the grey band is where a spread with zero mean and the same "
+     "(long-run variance) noise would stay 95% of the time; the t-statistic is the HAR test's.",
+     _cs(_need("spread")(lambda d, s: ps.plot_spread(s["spread"], s["spread_summary"])))),
+    ("signal", "quantile_cumulative", "Cumulative return by quantile",
+     "Each quantile's equal-weight portfolio, rebuilt every session (1/h capital per tranche).",
+     _cs(_need("quantile_cumulative")(lambda d, s: ps.plot_quantile_cumulative(s["quantile_cumulative"])))),
+    ("signal", "event_study", "Event study around the entry print",
+     "Mean cumulative return from five sessions before the entry print to ten after, by prediction group, with 95% "
+     "bands (events of a session averaged, then standard errors across sessions). Grey: before the entry, not "
+     "tradable; yellow: the label's window. A curve that keeps drifting after the window is news not yet priced; "
+     "one that reverses is overreaction.",
+     _need("event_study")(lambda d, s: ps.plot_event_study(s["event_study"], d.horizon))),
+    ("signal", "ic_decay", "IC across horizons",
+     "IC of the same predictions with the realised return over 1 to 20 sessions after the entry, 95% error bars "
+     "from the HAR test at each horizon (its t distribution's degrees of freedom shrink as the overlap h grows).",
+     _need("ic_decay")(lambda d, s: ps.plot_ic_decay(s["ic_decay"], d.horizon))),
+    ("signal", "ic", ("Daily IC over time", "Rolling correlation of signal and return"),
+     ("The daily IC across tickers and its 21-session mean; the headline IC is the mean of the daily ICs.",
+      "The correlation of the session's signal with the asset's return over a trailing 63 sessions; the headline IC "
+      "is the same correlation over the whole test window. Grey: where 95% of the values of an unrelated signal fall."),
+     lambda d, s: ps.plot_ic_time(d.tables.get("daily"), s["ic_rolling"], d.mode)
+     if (s["ic_rolling"] is not None if d.mode == "time_series" else "ic" in d.tables.get("daily", {})) else None),
+    ("signal", "ic_hist", "Distribution of the daily IC",
+     "Daily cross-sectional IC; its mean is the headline IC.",
+     _cs(_need("eval:daily")(lambda d, s: ps.plot_ic_hist(d.tables["daily"])))),
+    ("signal", "ic_monthly", "IC by month",
+     ("The mean daily IC of each calendar month.",
+      "The correlation of signal and return over each month's sessions (months with 5 sessions at least)."),
+     _need("ic_monthly")(lambda d, s: ps.plot_ic_monthly(s["ic_monthly"]))),
+    ("signal", "calibration", "Calibration of the regression",
+     "Realised mean return of each predicted decile against its mean prediction (clustered 95% error bars): a "
+     "calibrated regression lies on the dashed line; a flat one ranks at best.",
+     _need("calibration")(lambda d, s: ps.plot_calibration(s["calibration"], s["calibration_slope"]))),
+    ("book", "drawdown", "Underwater curve (net)",
+     "Drawdown of the compounded net book from its running peak; the worst five periods shaded.",
+     _need("drawdown")(lambda d, s: pl.plot_drawdown(s["drawdown"], s["drawdowns"]))),
+    ("book", "monthly_returns", "Monthly returns (net, %)", "Compounded net return per month; last column the year.",
+     _need("monthly_returns")(lambda d, s: pl.plot_monthly_returns(s["monthly_returns"]))),
+    ("book", "rolling_sharpe", "Rolling Sharpe (net)",
+     "Net Sharpe over a trailing window (63 sessions, a quarter, when the test window holds three; else a third of "
+     "it), the whole window's Sharpe dashed.",
+     _need("rolling_sharpe")(lambda d, s: pl.plot_rolling_sharpe(s["rolling_sharpe"], d.metrics.get("ls_sharpe_net"),
+                                                                 s["rolling_window"]))),
+    ("book", "turnover", "Turnover and exposure",
+     ("Notional traded per session (percent of capital) and the names held in each leg.",
+      "Notional traded per session (percent of capital) and the position the model held each session."),
+     _need("eval:daily")(lambda d, s: pl.plot_turnover_exposure(d.tables["daily"], d.mode))),
+    ("book", "cost_curve", "Net Sharpe against transaction cost",
+     "Net Sharpe at other costs per side, the break-even cost marked.",
+     _need("eval:cost_curve")(
+         lambda d, s: pl.plot_cost_curve(d.tables["cost_curve"], d.metrics.get("breakeven_cost_bps")))),
+    ("breakdowns", "per_year", "Sharpe per year",
+     "Gross and net Sharpe per calendar year; each bar names its sessions (a short year is noise).",
+     _need("per_year")(lambda d, s: pl.plot_per_year(s["per_year"]))),
+    ("breakdowns", "contributions", "Contribution by ticker",
+     "Best and worst tickers by contribution to the gross book.",
+     _cs(_need("per_ticker")(lambda d, s: ps.plot_contributions(s["per_ticker"])))),
+    ("learned", "phenomena", "What the model learned, by phenomenon",
+     "Synthetic market: correlation of the predictions with the planted effect for each kind of language, the "
+     "realised IC and the oracle's ceiling.",
+     _need("phenomena")(lambda d, s: ps.plot_phenomena(s["phenomena"]))),
+    ("training", "training", "Training curves",
+     "Train and validation loss, validation RMSE and IC per epoch from the fit's CSV log; the dotted line is the "
+     "exported checkpoint's epoch.",
+     _need("training")(lambda d, s: ps.plot_training(s["training"], _selected_epoch(d)))),
+]  # fmt: skip
+SECTIONS = {
+    "signal": "Is there a signal?",
+    "baselines": "Model vs baselines",
+    "book": "The book",
+    "breakdowns": "Breakdowns",
+    "learned": "What the model learned",
+    "training": "Training",
 }
-# (metrics key, label, format); a paired key is shown in brackets after the value.
-HEADLINE = [
-    ("ic_mean", "IC mean (t)", ".4f", "ic_tstat"),
-    ("rank_ic_mean", "Rank IC mean (t)", ".4f", "rank_ic_tstat"),
-    ("ls_mean", "Long-short mean per session, gross (t)", ".5f", "ls_tstat"),
-    ("ls_mean_net", "Long-short mean per session, net (t)", ".5f", "ls_tstat_net"),
-    ("timing_mean", "Timing minus buy-and-hold per session, net (t)", ".5f", "timing_tstat"),
-    ("hold_sharpe", "Buy-and-hold Sharpe (time-series mode)", ".2f", None),
-    ("ls_sharpe_gross", "Sharpe, gross (annualised)", ".2f", None),
-    ("ls_sharpe_net", "Sharpe, net of costs", ".2f", None),
-    ("ls_sharpe_ci", "Sharpe, net: 95% block-bootstrap interval", ".2f", None),
-    ("deflated_sharpe", "Deflated Sharpe (probability)", ".3f", None),
-    ("oos_r2_zero", "Out-of-sample R² vs zero", ".5f", None),
-    ("oos_r2_mean", "Out-of-sample R² vs training mean", ".5f", None),
-    ("hit_rate", "Hit rate (binomial p)", ".3f", "hit_pvalue"),
-    ("turnover", "Turnover per session", ".3f", None),
-    ("breakeven_cost_bps", "Break-even cost (bp per side)", ".1f", None),
-    ("max_drawdown", "Max drawdown (net)", ".2%", None),
-    ("n_sessions", "Sessions", "d", None),
-    ("n_predictions", "Predictions", "d", None),
-]
-# Rows shown only when the metric exists (time-series mode adds the buy-and-hold comparison).
-OPTIONAL_HEADLINE = frozenset({"timing_mean", "hold_sharpe"})
-COMPARE = [
-    ("mse", "MSE", ".3e"),
-    ("ic_mean", "IC", ".4f"),
-    ("ls_sharpe_net", "Sharpe net", ".2f"),
-    ("oos_r2_zero", "OOS R² vs 0", ".4f"),
-    ("dm_stat", "DM stat", ".2f"),
-    ("dm_pvalue", "DM p", ".3f"),
-]
 
 
-def fmt(value: Any, spec: str = ".4g") -> str:
-    """Format a metric for display; ``None``/NaN as ``n/a``, pairs as ``[a, b]``."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(fmt(v, spec) for v in value) + "]"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int) and spec == ".4g":
-        return str(value)
-    return format(int(value) if spec == "d" else value, spec)
+def tests_note(metrics: dict[str, Any]) -> str:
+    """How the run's t-statistics were computed, from its metrics (HAR with its degrees of freedom, or Newey-West)."""
+    dof = metrics.get("har_dof")
+    return f"HAR (EWC) t-tests, {dof} degrees of freedom at the headline" if dof else "Newey-West"
 
 
-def headline_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(label, formatted value)`` rows of the headline metrics table."""
-    rows = []
-    for key, label, spec, paired in HEADLINE:
-        if key in OPTIONAL_HEADLINE and key not in metrics:
+def render_figures(data: RunData, sheet: Sheet) -> dict[str, bytes]:
+    """Every figure whose tables exist, as SVG bytes, in page order."""
+    out = {}
+    for _, name, _, _, draw in FIGURES:
+        fig = draw(data, sheet)
+        if fig is None:
+            log.info("figure %s skipped: no table", name)
             continue
-        text = fmt(metrics.get(key), spec)
-        if paired is not None:
-            text += f" ({fmt(metrics.get(paired), '.2f' if 'tstat' in paired else '.3g')})"
-        rows.append((label, text))
-    return rows
-
-
-def comparison_rows(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the model-vs-baselines table (the model first, then each baseline)."""
-    header = ["predictor"] + [label for _, label, _ in COMPARE]
-    rows = [["model"] + [fmt(metrics.get(k), s) if not k.startswith("dm_") else "" for k, _, s in COMPARE]]
-    for name, base in sorted((metrics.get("baselines") or {}).items()):
-        rows.append([name] + [fmt(base.get(k), s) for k, _, s in COMPARE])
-    return header, rows
-
-
-def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """The evaluation tables written by the backtest step (missing ones are left out)."""
-    return {n: pd.read_parquet(p) for n in TABLES if (p := run_dir / EVAL_DIR / f"{n}.parquet").is_file()}
-
-
-def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(obj, dict) and not obj and prefix:
-        return [(prefix.rstrip("."), "none")]
-    if isinstance(obj, dict):
-        return [row for k, v in obj.items() for row in _flatten(v, f"{prefix}{k}." if prefix or k else "")]
-    if isinstance(obj, list) and len(obj) > 20:
-        return [(prefix.rstrip("."), f"{len(obj)} items")]
-    return [(prefix.rstrip("."), fmt(obj))]
-
-
-def read_manifest(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
-    """The pairs manifest: beside the pairs file the backtest used, else in the run; ``{}`` if none."""
-    pairs_file = (metrics.get("context") or {}).get("pairs_file")
-    for cand in ([Path(pairs_file).parent / MANIFEST_FILE] if pairs_file else []) + [run_dir / MANIFEST_FILE]:
-        if cand.is_file():
-            try:
-                return json.loads(cand.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as err:
-                raise DataContractError(f"not valid JSON ({err.msg}, line {err.lineno})", file=str(cand)) from err
-    return {}
-
-
-def data_quality(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    """Counts per stage and quarantine reason from the pairs manifest, and the rows set aside here."""
-    sections = {k: manifest[k] for k in ("counts", "summary") if k in manifest}
-    sections = sections or {k: v for k, v in manifest.items() if k not in ("config", "inputs", "libraries")}
-    rows = [(f"pairs: {k}", v) for k, v in _flatten(sections)]
-    quarantine = run_dir / EVAL_DIR / "quarantine.parquet"
-    if quarantine.is_file():
-        q = pd.read_parquet(quarantine)
-        rows.append(("evaluation: rows set aside", str(len(q))))
-        for (source, reason), n in q.groupby(["source", "reason"]).size().items():
-            rows.append((f"evaluation: {source} {reason}", str(n)))
-    return rows
-
-
-def resolved_configs(run_dir: Path, metrics: dict[str, Any], manifest: dict, limit: int = 20_000) -> list:
-    """The evaluation options, the pairs config from the manifest, and every YAML saved in the run."""
-    options = (metrics.get("context") or {}).get("options") or {}
-    out = [("evaluation options", json.dumps(options, indent=2))]
-    if manifest.get("config"):
-        out.append(("pairs config (manifest.json)", json.dumps(manifest["config"], indent=2, default=str)[:limit]))
-    paths = sorted({*run_dir.glob("*.y*ml"), *run_dir.glob("*/*.y*ml"), *run_dir.glob("*/*/config.yaml")})
-    for path in paths[:10]:
-        out.append((str(path.relative_to(run_dir)), path.read_text(encoding="utf-8", errors="replace")[:limit]))
+        out[name] = pl.to_svg(fig)
     return out
 
 
-def per_year_rows(tables: dict[str, pd.DataFrame]) -> tuple[list[str], list[list[str]]]:
-    """Header and formatted rows of the per-year table."""
-    table = tables.get("per_year")
-    if table is None or table.empty:
-        return [], []
-    specs = {"year": "d", "n_sessions": "d", "mean_gross": ".5f", "mean_net": ".5f"}
-    rows = [
-        [fmt(r[c], specs.get(c, ".2f" if "sharpe" in c else ".4f")) for c in table.columns] for _, r in table.iterrows()
-    ]
-    return [str(c) for c in table.columns], rows
+def _figure_block(name: str, title: str, caption: str, svg: bytes) -> dict:
+    data = base64.b64encode(svg).decode("ascii")
+    return {"kind": "figure", "id": f"fig-{name}", "name": name, "title": title, "caption": caption, "data": data}
 
 
-def report_context(run_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Everything the templates show, and the figures as PNG bytes."""
-    path = run_dir / METRICS_FILE
-    if not path.is_file():
-        raise DataContractError("no metrics.json: run `newsalpha backtest --run DIR` first", file=str(path))
-    metrics = json.loads(path.read_text(encoding="utf-8"))
-    tables = read_tables(run_dir)
-    figures = render_figures(tables, metrics)
-    manifest = read_manifest(run_dir, metrics)
-    ctx = metrics.get("context") or {}
-    view = {
-        "title": f"newsalpha evaluation: {run_dir.name}",
-        "verdict": metrics.get("verdict") or "No verdict in metrics.json.",
-        "significant": bool(metrics.get("significant")),
-        "warning": ctx.get("pretraining_warning"),
-        "facts": [
-            ("run", ctx.get("run", str(run_dir))),
-            ("label", ctx.get("target")),
-            ("test window", f"{ctx.get('test_start')} to {ctx.get('test_end')}"),
-            ("mode", (ctx.get("options") or {}).get("mode")),
-            ("cost per side", f"{fmt((ctx.get('options') or {}).get('cost_bps'), '.1f')} bp"),
-            ("backbone", ctx.get("backbone") or "n/a"),
-            ("pretraining cutoff", ctx.get("pretraining_cutoff") or "unknown"),
-            ("predictions sha256", (ctx.get("predictions_sha256") or "n/a")[:16]),
-        ],
-        "headline": headline_rows(metrics),
-        "comparison": comparison_rows(metrics),
-        "per_year": per_year_rows(tables),
-        "figures": [(n, FIGURE_TITLES[n], base64.b64encode(png).decode("ascii")) for n, png in figures.items()],
-        "quality": data_quality(run_dir, manifest),
-        "configs": resolved_configs(run_dir, metrics, manifest),
+def _for_mode(text: Any, mode: str) -> str:
+    return text if isinstance(text, str) else text[mode == "time_series"]
+
+
+def section_blocks(data: RunData, sheet: Sheet, figures: dict[str, bytes]) -> list[dict]:
+    """The page's sections, each a title and its blocks (figures and tables) in order."""
+    blocks: dict[str, list] = {key: [] for key in SECTIONS}
+    for section, name, title, caption, _ in FIGURES:
+        if name in figures:
+            text = _for_mode(title, data.mode), _for_mode(caption, data.mode)
+            blocks[section].append(_figure_block(name, *text, figures[name]))
+    # the tall metrics table beside the drawdowns table stacked over the underwater curve: no hole in the grid
+    side = [b for b in (rs.drawdowns_table(sheet), *[f for f in blocks["book"] if f["name"] == "drawdown"]) if b]
+    blocks["book"] = [f for f in blocks["book"] if f["name"] != "drawdown"]
+    perf = rs.performance_table(data, sheet)
+    blocks["book"][:0] = ([perf] if perf else []) + ([{"kind": "stack", "blocks": side}] if side else [])
+    extra = {
+        "signal": [rb.ic_decay_table(sheet), rb.calibration_table(sheet)],
+        "baselines": [rs.comparison(data)],
+        "breakdowns": [rb.per_year_table(data, sheet), rb.per_ticker_tables(sheet), rb.publication_table(sheet)],
+        "learned": [rb.phenomena_table(sheet), *rb.error_tables(sheet)],
     }
-    return view, figures
+    for key, tables in extra.items():
+        blocks[key] += [t for t in tables if t is not None]
+    return [{"id": key, "title": SECTIONS[key], "blocks": blocks[key]} for key in SECTIONS if blocks[key]]
 
 
-def _md_table(header: list[str], rows: list[list[str]] | list[tuple[str, str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+def report_view(data: RunData, sheet: Sheet, figures: dict[str, bytes]) -> dict[str, Any]:
+    """Everything the templates show."""
+    heading, tab = rs.titles(data)
+    configs = dedupe_configs(config_texts(data.run_dir, data.metrics, data.manifest))
+    return {
+        "title": heading,
+        "tab_title": tab,
+        "verdict": data.metrics.get("verdict") or "No verdict in metrics.json.",
+        "significant": bool(data.metrics.get("significant")),
+        "warning": data.context.get("pretraining_warning"),
+        "units": UNITS_NOTE.format(periods=data.periods, tests=tests_note(data.metrics)),
+        "tiles": rs.tiles(data, sheet),
+        "headline": rs.headline(data),
+        "book": rs.BOOK[data.mode],
+        "facts": rs.facts(data, sheet),
+        "sections": section_blocks(data, sheet, figures),
+        "quality": quality_rows(data.manifest, data.tables.get("quarantine")),
+        "configs": configs,
+        "notes": sheet.notes,
+    }
 
 
-def render_markdown(view: dict[str, Any]) -> str:
-    """The report as Markdown, figures linked from ``figures/``."""
-    parts = [f"# {view['title']}", "", f"**Verdict:** {view['verdict']}", ""]
-    if view["warning"]:
-        parts += [f"> **Warning: look-ahead risk.** {view['warning']}", ""]
-    parts += [
-        _md_table(["", ""], view["facts"]),
-        "",
-        "## Headline metrics",
-        "",
-        _md_table(["metric", "value"], view["headline"]),
-    ]
-    parts += ["", "## Model vs baselines", "", _md_table(*view["comparison"]), ""]
-    for name, title, _ in view["figures"]:
-        parts += [f"## {title}", "", f"![{title}](figures/{name}.png)", ""]
-    if view["per_year"][0]:
-        parts += ["## Per year", "", _md_table(*view["per_year"]), ""]
-    parts += ["## Data quality", "", _md_table(["count", "value"], view["quality"] or [("none recorded", "")]), ""]
-    parts += ["## Resolved configs", ""]
-    for name, text in view["configs"]:
-        parts += [f"### {name}", "", "```", text.rstrip(), "```", ""]
-    return "\n".join(parts)
-
-
-def render_html(view: dict[str, Any]) -> str:
-    """The self-contained HTML report."""
+def render_html(view: dict[str, Any], template: str = "report.html.j2") -> str:
+    """The self-contained HTML page (autoescaped)."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
-    return env.get_template("report.html.j2").render(**view)
+    env.filters["aligns"] = column_aligns
+    return env.get_template(template).render(**view)
+
+
+def _md_blocks(blocks: list[dict]) -> list[str]:
+    parts = []
+    for block in blocks:
+        if block["kind"] == "stack":
+            parts += _md_blocks(block["blocks"])
+            continue
+        parts += [f"### {md_escape(block['title'])}", ""]
+        if block["kind"] == "figure":
+            parts += [f"![{md_escape(block['title'])}](figures/{block['name']}.svg)", ""]
+        else:
+            parts += [md_table(block["header"], block["rows"]), ""]
+        if block.get("caption"):
+            parts += [md_escape(block["caption"]), ""]
+    return parts
+
+
+def render_markdown(view: dict[str, Any]) -> str:
+    """The report as Markdown (figures linked from ``figures/``), every printed value escaped."""
+    parts = [f"# {md_escape(view['title'])}", "", f"**Verdict:** {md_escape(view['verdict'])}", ""]
+    if view.get("warning"):
+        parts += [f"> **Warning: look-ahead risk.** {md_escape(view['warning'])}", ""]
+    parts += [md_escape(view["units"]), "", md_table(["key number", "value", ""], [list(t) for t in view["tiles"]]), ""]
+    parts += ["## Headline statistics", "", md_table(["statistic", "value"], view["headline"]), ""]
+    parts += ["## Run facts", "", md_table(["fact", "value"], view["facts"]), ""]
+    for section in view["sections"]:
+        parts += [f"## {md_escape(section['title'])}", "", *_md_blocks(section["blocks"])]
+    parts += ["## Data quality", "", md_table(["stage", "what", "count", "share of input"], view["quality"]), ""]
+    for note in view.get("notes") or []:
+        parts += [f"* {md_escape(note)}"]
+    parts += ["", "## Resolved configs", ""]
+    for cfg in view["configs"]:
+        parts += [f"### {md_escape(cfg['name'])}", ""] + ([md_escape(cfg["note"]), ""] if cfg["note"] else [])
+        fence = "````" if "```" in cfg["text"] else "```"
+        parts += [fence, cfg["text"].rstrip(), fence, ""]
+    return "\n".join(parts)
 
 
 def build_report(run_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``report.html``, ``report.md`` and ``figures/*.png`` for a run that has ``metrics.json``.
+    """Write ``report.html``, ``report.md`` and ``figures/*.svg`` for a run that has ``metrics.json``.
 
     Parameters
     ----------
     run_dir : path
-        The run folder after :func:`evaluation.run.run_backtest`.
+        The run folder after :func:`evaluation.run_backtest`.
 
     Returns
     -------
     dict
-        Paths of ``html``, ``md`` and each figure by name.
+        Paths of ``html``, ``md`` and each figure as ``figure:NAME``.
     """
     run_dir = Path(run_dir)
-    view, figures = report_context(run_dir)
-    out = {
-        f"figure:{name}": write_bytes_atomic(png, run_dir / "figures" / f"{name}.png") for name, png in figures.items()
-    }
+    data = load_run(run_dir)
+    sheet = build_sheet(data)
+    figures = render_figures(data, sheet)
+    view = report_view(data, sheet, figures)
+    out = {f"figure:{n}": write_bytes_atomic(svg, run_dir / "figures" / f"{n}.svg") for n, svg in figures.items()}
     out["md"] = write_text_atomic(render_markdown(view), run_dir / "report.md")
     out["html"] = write_text_atomic(render_html(view), run_dir / "report.html")
     log.info("wrote %s and %s (%d figures)", out["html"], out["md"], len(figures))

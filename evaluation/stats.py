@@ -2,27 +2,35 @@
 
 Every function takes plain arrays, Series or the long ``session, ticker, prediction, ret`` table and
 returns numbers or small frames; none of them runs a backtest or draws anything (qlib's
-``contrib/eva/alpha.py`` split). Inference is autocorrelation-robust: means are tested with a
-Newey-West (Bartlett kernel) long-run variance whose number of lags should be at least ``h - 1`` for
-an ``h``-session label, because overlapping labels make consecutive observations correlated.
+``contrib/eva/alpha.py`` split). The Sharpe-ratio family lives in :mod:`evaluation.sharpe`.
 
-Conventions: returns are simple, per period; NaNs are dropped; two-sided p-values use the normal
-distribution, as statsmodels does for HAC covariances.
+Inference is heteroskedasticity- and autocorrelation-robust (HAR). A mean of a series in time order (a daily
+IC, a long-short return, a loss differential) is tested with the equal-weighted cosine (EWC) estimator of
+the long-run variance and Student-t critical values with ``B`` degrees of freedom, the fixed-smoothing
+test recommended by Lazarus, Lewis, Stock & Watson (2018), "HAR Inference: Recommendations for Practice",
+JBES 36(4) (the estimator of Müller 2014 and Sun 2013). ``B = floor(min(0.4 n^(2/3), n / (pi h)))``: their
+rule, capped so that the ``B`` cosine frequencies stay below ``1/h`` where the spectrum of an ``h``-session
+overlap is still >= 92% of its value at zero. Newey-West with ``h - 1`` lags, which under-covers overlapping
+returns (a 5% test rejects 9-13% under the null at ``h = 5``; see ``benchmarks/bench_calibration.py``), is
+kept as :func:`newey_west_tstat` for callers that pin their lags.
+
+Conventions: returns are simple, per period; NaNs are dropped.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
+from scipy.fft import dct
 
 TRADING_DAYS = 252
-EULER_GAMMA = 0.5772156649015329
 
 
-def _clean(x) -> np.ndarray:
+def finite_values(x) -> np.ndarray:
     """A 1-d float array of ``x`` without NaNs and infinities."""
     a = np.asarray(x, dtype=float).ravel()
     return a[np.isfinite(a)]
@@ -39,7 +47,7 @@ def long_run_variance(x, lags: int) -> float:
 
     Weights ``1 - j / (lags + 1)``; the autocovariances are divided by ``n`` (not ``n - j``).
     """
-    e = _clean(x)
+    e = finite_values(x)
     e = e - e.mean()
     n = e.size
     s = e @ e / n
@@ -66,7 +74,7 @@ def newey_west_tstat(x, lags: int | None = None) -> tuple[float, float]:
     (mean, t) : tuple of float
         NaN when fewer than 2 observations or a zero variance.
     """
-    a = _clean(x)
+    a = finite_values(x)
     n = a.size
     if n < 2:
         return (float(a.mean()) if n else math.nan, math.nan)
@@ -76,6 +84,85 @@ def newey_west_tstat(x, lags: int | None = None) -> tuple[float, float]:
     if not var_mean > 0:
         return mean, math.nan
     return mean, mean / math.sqrt(var_mean)
+
+
+@dataclass(frozen=True)
+class HarTest:
+    """A HAR test of a zero mean: the mean, its t-statistic, the t distribution's degrees of freedom, p-values."""
+
+    mean: float
+    tstat: float
+    dof: int
+    n: int
+
+    @property
+    def pvalue(self) -> float:
+        """Two-sided p-value (NaN when the statistic is undefined)."""
+        return t_pvalue(self.tstat, self.dof, "two-sided")
+
+    @property
+    def pvalue_greater(self) -> float:
+        """One-sided p-value of the alternative "the mean is positive"."""
+        return t_pvalue(self.tstat, self.dof, "greater")
+
+
+def har_dof(n: int, horizon: int = 1) -> int:
+    """EWC degrees of freedom ``B = floor(min(0.4 n^(2/3), n / (pi h)))``, at least 1 (see the module docstring)."""
+    return max(1, int(math.floor(min(0.4 * max(n, 1) ** (2.0 / 3.0), max(n, 1) / (math.pi * max(horizon, 1))))))
+
+
+def ewc_long_run_variance(x: np.ndarray, dof: int) -> np.ndarray:
+    """EWC long-run variance along the last axis: ``(1/B) sum_{j=1..B} L_j^2``.
+
+    ``L_j = sqrt(2/n) sum_t cos(pi j (t - 1/2) / n) x_t`` (the type-II DCT; the cosines are orthogonal to a
+    constant, so the mean need not be removed). ``x`` must be finite; any leading axes are batch axes.
+    """
+    x = np.asarray(x, dtype=float)
+    lam = dct(x, type=2, axis=-1)[..., 1 : dof + 1]
+    return (lam * lam).sum(axis=-1) / (2.0 * x.shape[-1] * dof)
+
+
+def t_pvalue(t, dof, alternative: str = "two-sided"):
+    """p-value of a t-statistic with ``dof`` degrees of freedom: ``"two-sided"`` or ``"greater"`` (NaN stays NaN)."""
+    t = np.asarray(t, dtype=float)
+    p = 2.0 * sps.t.sf(np.abs(t), dof) if alternative == "two-sided" else sps.t.sf(t, dof)
+    return float(p) if p.ndim == 0 else p
+
+
+def har_tstats(x: np.ndarray, horizon: int = 1) -> tuple[np.ndarray, np.ndarray, int]:
+    """Means, EWC t-statistics and degrees of freedom of finite series along the last axis (a batch version)."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[-1]
+    dof = har_dof(n, horizon)
+    mean = x.mean(axis=-1)
+    lrv = ewc_long_run_variance(x, dof) if n >= 3 else np.full(mean.shape, np.nan)
+    scale = np.maximum(np.abs(mean), x.std(axis=-1)) if n else mean
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # a series with no variation has no test; round-off must not invent one
+        t = np.where(lrv > 1e-24 * np.maximum(scale, 1e-300) ** 2, mean / np.sqrt(lrv / n), np.nan)
+    return mean, t, dof
+
+
+def har_test(x, horizon: int = 1) -> HarTest:
+    """HAR (EWC, t with ``B`` dof) test that the mean of ``x`` is zero; ``x`` in time order, NaNs dropped.
+
+    Parameters
+    ----------
+    x : array-like
+        A series in time order.
+    horizon : int
+        The label horizon whose overlap makes ``x`` autocorrelated (caps ``B``, see :func:`har_dof`).
+
+    Returns
+    -------
+    HarTest
+        NaN statistic with fewer than 3 observations or no variation.
+    """
+    a = finite_values(x)
+    if a.size < 3:
+        return HarTest(float(a.mean()) if a.size else math.nan, math.nan, 1, int(a.size))
+    mean, t, dof = har_tstats(a, horizon)
+    return HarTest(float(mean), float(t), dof, int(a.size))
 
 
 def pvalue_from_t(t: float) -> float:
@@ -114,8 +201,12 @@ def long_to_rows(df: pd.DataFrame, columns: list[str]) -> tuple[pd.Index, list[n
     return sessions, mats
 
 
-def row_rank(m: np.ndarray) -> np.ndarray:
-    """1-based average ranks within each row of ``m`` (ties share the mean position, as scipy); NaN stays NaN."""
+def row_ranks(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-based ``(average, min)`` ranks within each row of ``m`` from one sort, as ``scipy.stats.rankdata``.
+
+    Average ranks give tied values their mean position (Spearman's correlation); min ranks their lowest
+    (how ``pandas.qcut`` bins ties). NaN stays NaN.
+    """
     m = np.asarray(m, dtype=float)
     rows, width = m.shape
     idx = np.argsort(m, axis=1)  # NaNs sort last
@@ -127,11 +218,21 @@ def row_rank(m: np.ndarray) -> np.ndarray:
         new_run[::width] = True  # runs never cross rows
     run_start = np.flatnonzero(new_run)
     run_end = np.r_[run_start[1:], n] - 1
-    mid = (run_start + run_end) / 2.0 - (run_start // max(width, 1)) * width
-    out = np.empty_like(m)
-    np.put_along_axis(out, idx, (mid[np.cumsum(new_run) - 1] + 1.0).reshape(rows, width), axis=1)
-    out[np.isnan(m)] = np.nan
-    return out
+    row_start = (run_start // max(width, 1)) * width
+    run_of = np.cumsum(new_run) - 1
+    out = []
+    for pos in ((run_start + run_end) / 2.0, run_start.astype(float)):
+        r = np.empty_like(m)
+        np.put_along_axis(r, idx, (pos - row_start + 1.0)[run_of].reshape(rows, width), axis=1)
+        r[np.isnan(m)] = np.nan
+        out.append(r)
+    return out[0], out[1]
+
+
+def row_rank(m: np.ndarray, method: str = "average") -> np.ndarray:
+    """1-based ranks within each row of ``m`` (``"average"`` or ``"min"`` for ties, as scipy); NaN stays NaN."""
+    average, low = row_ranks(m)
+    return low if method == "min" else average
 
 
 def _row_moments(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -183,56 +284,6 @@ def daily_ic(
     return pd.Series(ic, index=sessions, name=f"ic_{method}")
 
 
-def sharpe(returns, periods: float = TRADING_DAYS, risk_free: float = 0.0) -> float:
-    """Annualised Sharpe ratio ``mean / std (ddof=1) * sqrt(periods)`` of excess returns.
-
-    ``risk_free`` is a per-period rate subtracted first (empyrical's ``sharpe_ratio`` convention).
-    """
-    a = _clean(returns) - risk_free
-    if a.size < 2:
-        return math.nan
-    mean, sd = a.mean(), a.std(ddof=1)
-    # a constant series has no risk: report NaN rather than a ratio of round-off
-    if not sd > 1e-12 * abs(mean):
-        return math.nan
-    return float(mean / sd * math.sqrt(periods))
-
-
-def block_bootstrap_sharpe_ci(
-    returns,
-    block: int | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-    periods: float = TRADING_DAYS,
-) -> tuple[float, float]:
-    """Percentile interval of the Sharpe ratio from a circular moving-block bootstrap.
-
-    Blocks of ``block`` consecutive periods (default ``ceil(n ** (1/3))``; pass at least the label
-    horizon) are drawn with replacement and wrapped around the end, keeping autocorrelation inside
-    each block. Returns ``(lo, hi)``; NaNs with fewer than 3 observations.
-    """
-    a = _clean(returns)
-    n = a.size
-    if n < 3:
-        return (math.nan, math.nan)
-    block = max(1, min(n, block or math.ceil(n ** (1 / 3))))
-    rng = np.random.default_rng(seed)
-    n_blocks = math.ceil(n / block)
-    starts = rng.integers(0, n, size=(n_boot, n_blocks))
-    idx = ((starts[:, :, None] + np.arange(block)) % n).reshape(n_boot, -1)[:, :n]
-    sample = a[idx]
-    sd = sample.std(axis=1, ddof=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sr = np.where(sd > 0, sample.mean(axis=1) / sd, np.nan) * math.sqrt(periods)
-    sr = sr[np.isfinite(sr)]
-    if sr.size == 0:
-        return (math.nan, math.nan)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(sr, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
-
-
 def row_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per-row OLS slope of ``y`` on ``x`` (with intercept); NaN with fewer than 3 points or no spread in ``x``."""
     n, sxx, _, sxy = _row_moments(x, y)
@@ -241,19 +292,18 @@ def row_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def fama_macbeth(
-    pred_df: pd.DataFrame, lags: int | None = None, *, signal_col: str = "prediction", return_col: str = "ret"
+    pred_df: pd.DataFrame, horizon: int = 1, *, signal_col: str = "prediction", return_col: str = "ret"
 ) -> dict:
-    """Fama-MacBeth: per-session OLS slope of return on the signal, then a Newey-West t of the mean slope.
+    """Fama-MacBeth: per-session OLS slope of return on the signal, then a HAR test of the mean slope.
 
     Returns
     -------
-    dict with ``slope`` (mean slope), ``tstat`` and ``n_sessions`` (sessions with a defined slope).
+    dict with ``slope`` (mean slope), ``tstat``, ``pvalue`` and ``n_sessions`` (sessions with a defined slope).
     """
     _, (x, y) = long_to_rows(pred_df, [signal_col, return_col])
     slopes = row_slope(x, y)
-    slopes = slopes[np.isfinite(slopes)]
-    slope, t = newey_west_tstat(slopes, lags)
-    return {"slope": slope, "tstat": t, "n_sessions": int(slopes.size)}
+    test = har_test(slopes[np.isfinite(slopes)], horizon)
+    return {"slope": test.mean, "tstat": test.tstat, "pvalue": test.pvalue, "n_sessions": test.n}
 
 
 def oos_r2(y, yhat, benchmark: float | np.ndarray = 0.0) -> float:
@@ -267,39 +317,56 @@ def oos_r2(y, yhat, benchmark: float | np.ndarray = 0.0) -> float:
     return float(1.0 - np.sum((y[ok] - yhat[ok]) ** 2) / sse_b)
 
 
-def diebold_mariano(e_model, e_base, lags: int | None = None, groups=None) -> tuple[float, float]:
-    """Diebold-Mariano test of equal squared-error loss, with a HAC (Newey-West) variance.
+def group_means(values: np.ndarray, groups) -> np.ndarray:
+    """Mean of ``values`` within each group, in sorted group order."""
+    return pd.Series(np.asarray(values, float)).groupby(np.asarray(groups), sort=True).mean().to_numpy()
+
+
+def diebold_mariano(e_model, e_base, lags: int | None = None, groups=None, horizon: int = 1) -> tuple[float, float]:
+    """Diebold-Mariano test of equal squared-error loss, with a HAR variance.
 
     The loss differential is ``d = e_base**2 - e_model**2``, so a **positive statistic means the
     model has the smaller loss** (is better). With ``groups`` (e.g. the session of each article),
     ``d`` is first averaged within each group, in sorted group order, so cross-sectional correlation
-    between articles of one session does not overstate the evidence.
+    between articles of one session does not overstate the evidence. The mean of ``d`` is tested with
+    :func:`har_test` (``horizon`` of the labels); ``lags`` pins a Newey-West test with normal p-values instead.
 
     Returns
     -------
-    (stat, pvalue) : two-sided normal p-value.
+    (stat, pvalue) : two-sided p-value.
     """
     em, eb = np.asarray(e_model, float), np.asarray(e_base, float)
     d = eb**2 - em**2
     if groups is not None:
-        d = pd.Series(d).groupby(np.asarray(groups), sort=True).mean().to_numpy()
-    _, t = newey_west_tstat(d, lags)
-    return float(t), pvalue_from_t(t)
+        d = group_means(d, groups)
+    if lags is not None:
+        _, t = newey_west_tstat(d, lags)
+        return float(t), pvalue_from_t(t)
+    test = har_test(d, horizon)
+    return test.tstat, test.pvalue
 
 
-def hit_rate_test(y, yhat) -> tuple[float, float]:
-    """Share of predictions with the sign of the outcome, and a two-sided binomial p-value against 0.5.
+def hit_rate_test(y, yhat, groups=None, horizon: int = 1) -> tuple[float, float]:
+    """Share of predictions with the sign of the outcome, and a two-sided p-value against 0.5.
 
-    Pairs where either sign is zero are left out (neither a hit nor a miss). The binomial test
-    assumes independent predictions; with many articles per session it is optimistic.
+    Pairs where either sign is zero are left out (neither a hit nor a miss). Without ``groups`` the p-value
+    is the exact binomial test, which assumes independent predictions. With ``groups`` (the session of each
+    article), hits are clustered: per group ``d_g = (hits_g - n_g / 2) / mean(n_g)``, whose mean is the pooled
+    hit rate minus 0.5, is tested with :func:`har_test`, so many articles of one session (one market move,
+    one shared tone) count as one observation.
     """
     y, yhat = np.asarray(y, float), np.asarray(yhat, float)
     ok = np.isfinite(y) & np.isfinite(yhat) & (y != 0) & (yhat != 0)
     n = int(ok.sum())
     if n == 0:
         return math.nan, math.nan
-    k = int((np.sign(y[ok]) == np.sign(yhat[ok])).sum())
-    return k / n, float(sps.binomtest(k, n, 0.5).pvalue)
+    hit = (np.sign(y[ok]) == np.sign(yhat[ok])).astype(float)
+    if groups is None:
+        return float(hit.mean()), float(sps.binomtest(int(hit.sum()), n, 0.5).pvalue)
+    g = np.asarray(groups)[ok]
+    hits = pd.Series(hit).groupby(g, sort=True).agg(["sum", "count"])
+    d = (hits["sum"] - hits["count"] / 2.0) / hits["count"].mean()
+    return float(hit.mean()), har_test(d.to_numpy(), horizon).pvalue
 
 
 def max_drawdown(returns) -> float:
@@ -309,81 +376,3 @@ def max_drawdown(returns) -> float:
         return math.nan
     curve = np.concatenate([[1.0], np.cumprod(1.0 + a)])
     return float(np.min(curve / np.maximum.accumulate(curve) - 1.0))
-
-
-def breakeven_cost_bps(gross, turnover) -> float:
-    """Cost per side in basis points at which the mean net return is zero: ``1e4 * mean(gross) / mean(turnover)``."""
-    g, t = np.asarray(gross, float), np.asarray(turnover, float)
-    ok = np.isfinite(g) & np.isfinite(t)
-    mean_t = t[ok].mean() if ok.any() else 0.0
-    if not mean_t > 0:
-        return math.nan
-    return float(1e4 * g[ok].mean() / mean_t)
-
-
-def _sr_moments(returns) -> tuple[float, float, float, int]:
-    """Per-period Sharpe, skewness, (non-excess) kurtosis and n of ``returns``."""
-    a = _clean(returns)
-    n = a.size
-    sd = a.std(ddof=1) if n > 1 else 0.0
-    if n < 3 or not sd > 0:
-        return math.nan, math.nan, math.nan, n
-    return float(a.mean() / sd), float(sps.skew(a)), float(sps.kurtosis(a, fisher=False)), n
-
-
-def probabilistic_sharpe(returns, sr_benchmark: float = 0.0) -> float:
-    """Probability that the true per-period Sharpe exceeds ``sr_benchmark`` (Bailey & Lopez de Prado 2012).
-
-    ``sr_benchmark`` is per period (not annualised). Accounts for skewness and fat tails.
-    """
-    sr, skew, kurt, n = _sr_moments(returns)
-    if not np.isfinite(sr):
-        return math.nan
-    denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2
-    if not denom > 0:
-        return math.nan
-    return float(sps.norm.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(denom)))
-
-
-def deflated_sharpe(returns, n_trials: int, sr_variance: float | None = None) -> float:
-    """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014): the PSR against the best of ``n_trials`` null Sharpes.
-
-    ``sr_variance`` is the variance of the per-period Sharpe ratios across the trials; by default the
-    sampling variance of this series' Sharpe estimate. With one trial it equals the PSR against 0.
-    """
-    sr, skew, kurt, n = _sr_moments(returns)
-    if not np.isfinite(sr):
-        return math.nan
-    if n_trials <= 1:
-        return probabilistic_sharpe(returns, 0.0)
-    if sr_variance is None:
-        sr_variance = max(1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2, 0.0) / (n - 1)
-    z1 = sps.norm.ppf(1.0 - 1.0 / n_trials)
-    z2 = sps.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
-    sr0 = math.sqrt(sr_variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
-    return probabilistic_sharpe(returns, sr0)
-
-
-def per_year_table(daily: pd.DataFrame, periods: float = TRADING_DAYS) -> pd.DataFrame:
-    """Per calendar year: sessions, mean and Sharpe of gross and net returns, and mean IC where present.
-
-    ``daily`` needs ``session``, ``gross`` and ``net``; ``ic`` and ``rank_ic`` are used if present.
-    A falling Sharpe across rows is the decay that published news signals show.
-    """
-    df = daily.assign(year=pd.to_datetime(daily["session"]).dt.year)
-    rows = []
-    for year, g in df.groupby("year", sort=True):
-        row = {
-            "year": int(year),
-            "n_sessions": int(len(g)),
-            "mean_gross": float(g["gross"].mean()),
-            "mean_net": float(g["net"].mean()),
-            "sharpe_gross": sharpe(g["gross"], periods),
-            "sharpe_net": sharpe(g["net"], periods),
-        }
-        for col in ("ic", "rank_ic"):
-            if col in g:
-                row[f"{col}_mean"] = float(g[col].mean())
-        rows.append(row)
-    cols = ["year", "n_sessions", "mean_gross", "mean_net", "sharpe_gross", "sharpe_net"]
-    return pd.DataFrame(rows, columns=cols + [f"{c}_mean" for c in ("ic", "rank_ic") if c in daily])

@@ -7,7 +7,7 @@ Run after ``make demo`` (which writes the synthetic market and a fine-tuned pred
 
 then breed the next generation from what the agents saw::
 
-    newsalpha generation --parent runs/demo/synth/fit/predictor --telemetry runs/agents/telemetry.db \
+    newsalpha generation --parent runs/demo/synth/models/lora/predictor --telemetry runs/agents/telemetry.db \
         --config configs/generation/demo.yaml
 """
 
@@ -30,7 +30,7 @@ from newsalpha.survival.agent import ReferenceAgent
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--predictor", type=Path, default=Path("runs/demo/synth/fit/predictor"))
+    ap.add_argument("--predictor", type=Path, default=Path("runs/demo/synth/models/lora/predictor"))
     ap.add_argument("--market", type=Path, default=Path("runs/demo/synth/market"), help="news.parquet + prices.parquet")
     ap.add_argument("--telemetry", type=Path, default=Path("runs/agents/telemetry.db"))
     ap.add_argument("--last", type=float, default=0.2, help="replay the last fraction of the news (out of sample)")
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     news = news.sort_values("published_at")
     news = news.iloc[int(len(news) * (1 - args.last)) :]  # the window the predictor never trained on
-    horizon_days = float(predictor.metadata.get("horizon") or 1)
+    horizon_days = float(predictor.label.horizon if predictor.label else 1)
     agent = ReferenceAgent(
         predictor, top_k=args.top_k, hold_days=horizon_days, agent_id=args.agent_id, generation=args.generation
     )

@@ -2,6 +2,8 @@
 
 The public API is imported lazily so that ``import newsalpha`` (and the CLI) stay cheap:
 
+- :func:`fit` (-> :class:`FitResult`), :func:`export`, :func:`predict`: the stages ``newsalpha fit``,
+  ``newsalpha export`` and ``newsalpha predict`` run, as functions.
 - :class:`NewsReturnPredictor`: load an exported predictor and predict expected returns.
 - :class:`TradingFitness`, :class:`Telemetry`: the survival-loop components.
 """
@@ -14,6 +16,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "fit": "newsalpha.train.fit",
+    "FitResult": "newsalpha.train.fit",
+    "export": "newsalpha.train.export",
+    "predict": "newsalpha.inference",
     "NewsReturnPredictor": "newsalpha.predictor",
     "TradingFitness": "newsalpha.survival.fitness",
     "Telemetry": "newsalpha.survival.telemetry",

@@ -1,10 +1,8 @@
-"""``newsalpha demo``: the whole pipeline on the embedded data and the embedded MiniLM, stage by stage.
+"""``newsalpha demo``: the demo experiment, ``configs/experiments/demo.yaml``, on the embedded data and MiniLM.
 
-Every stage runs the same ``newsalpha`` subcommand a user would type (printed before it runs), so the demo
-is also a worked example. Each stage's inputs (configs, upstream files) are hashed; a second run with the
-same hashes skips the stage and says so.
-
-Two studies:
+The same as ``newsalpha run --config configs/experiments/demo.yaml`` (what ``make demo`` types), with two
+conveniences: ``study`` runs one of its studies only, and ``quick`` shrinks the synthetic market and the fits (the
+same code path, what the tests run). Two studies:
 
 1. ``synth``: the synthetic market with a planted signal (cross-sectional long-short): the fine-tuned model
    must find it, and the report compares it with TF-IDF + ridge and frozen embeddings + ridge.
@@ -13,246 +11,36 @@ Two studies:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import shlex
-import time
+import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from data_pipelines.errors import ConfigError, NewsalphaError
-from data_pipelines.io import hash_file, write_json_atomic, write_text_atomic
+from data_pipelines.errors import ConfigError
+from newsalpha.experiment import load_experiment, run_experiment
+from newsalpha.experiment.config import CONFIGS, Study
+from newsalpha.experiment.runner import ExperimentResult
+from newsalpha.experiment.steps import merge
 
-log = logging.getLogger(__name__)
-
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-
-@dataclass
-class Stage:
-    """One demo stage: a ``newsalpha`` command line, the files it reads and the files it must leave."""
-
-    name: str
-    argv: list[str] | Callable[[], list[str]]
-    inputs: Sequence[Path]
-    outputs: Sequence[Path]
-
-    def command(self) -> list[str]:
-        return self.argv() if callable(self.argv) else list(self.argv)
-
-
-def _key(stage: Stage, argv: list[str]) -> str:
-    h = hashlib.sha256(json.dumps(argv).encode())
-    for path in stage.inputs:
-        h.update(str(path).encode())
-        h.update(hash_file(path).encode() if path.is_file() else b"missing")
-    return h.hexdigest()
-
-
-class StageRunner:
-    """Run stages in order, skipping those whose inputs and command are unchanged since the last success."""
-
-    def __init__(self, out: Path, echo: Callable[[str], None] = print):
-        self.cache = out / ".stages"
-        self.echo = echo
-        self.timings: dict[str, float] = {}
-        self.cached: list[str] = []
-
-    def run(self, study: str, stage: Stage) -> None:
-        from newsalpha.cli import main as cli_main
-
-        argv = stage.command()
-        key = _key(stage, argv)
-        record = self.cache / f"{study}-{stage.name}.json"
-        self.echo(f"\n== {study}: {stage.name} ==\n$ newsalpha {shlex.join(argv)}")
-        if record.is_file() and json.loads(record.read_text())["key"] == key and all(p.exists() for p in stage.outputs):
-            self.echo("   (cached: inputs and config unchanged, skipped)")
-            self.cached.append(f"{study}:{stage.name}")
-            return
-        t0 = time.perf_counter()
-        code = cli_main(argv)
-        if code:
-            raise NewsalphaError(f"demo stage '{study}: {stage.name}' failed with exit code {code}")
-        missing = [str(p) for p in stage.outputs if not p.exists()]
-        if missing:
-            raise NewsalphaError(f"demo stage '{study}: {stage.name}' did not write {', '.join(missing)}")
-        self.timings[f"{study}:{stage.name}"] = round(time.perf_counter() - t0, 1)
-        write_json_atomic({"key": key, "argv": argv, "seconds": self.timings[f"{study}:{stage.name}"]}, record)
-
-
-def _best_ckpt(fit_dir: Path) -> Path:
-    found = sorted((fit_dir / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise ConfigError(f"no best checkpoint under {fit_dir / 'checkpoints'}")
-    return found[-1]
-
-
-def _derive(src: Path, dst: Path, updates: dict[str, Any]) -> Path:
-    """Write ``src`` with nested ``updates`` applied to ``dst`` (the demo's shrunken configs)."""
-    cfg = yaml.safe_load(src.read_text(encoding="utf-8")) or {}
-
-    def merge(a: dict, b: dict) -> dict:
-        for k, v in b.items():
-            a[k] = merge(dict(a.get(k) or {}), v) if isinstance(v, dict) else v
-        return a
-
-    write_text_atomic(yaml.safe_dump(merge(cfg, updates), sort_keys=False), dst)
-    return dst
-
-
-def model_stages(
-    study: str, root: Path, pairs: Path, fit_cfg: Path, target: str, mode: str, embedding: bool
-) -> list[Stage]:
-    """fit -> export -> predict -> baselines -> evaluate, all inside ``root/fit`` (the evaluation run folder)."""
-    run = root / "fit"
-    pairs_file = pairs / "pairs.parquet"
-    fit = Stage(
-        "fit",
-        [
-            "fit",
-            "--config",
-            str(fit_cfg),
-            "--data.pairs_dir",
-            str(pairs),
-            "--data.target",
-            target,
-            "--trainer.default_root_dir",
-            str(run),
-        ],
-        [fit_cfg, pairs_file],
-        [run / "config.yaml"],
-    )
-    export = Stage(
-        "export",
-        lambda: ["export", "--ckpt", str(_best_ckpt(run)), "--out", str(run / "predictor")],
-        [run / "checkpoints" / "last.ckpt"],
-        [run / "predictor" / "newsalpha.json"],
-    )
-    predict = Stage(
-        "predict",
-        lambda: ["predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(_best_ckpt(run))],
-        [run / "checkpoints" / "last.ckpt", pairs_file],
-        [run / "predictions.parquet"],
-    )
-    base_argv = ["baselines", "--run", str(run), "--pairs", str(pairs), "--target", target]
-    if embedding:
-        base_argv += ["--embedding", "--backbone", "minilm"]
-    baselines = Stage("baselines", base_argv, [pairs_file], [run / "baselines" / "tfidf_ridge.parquet"])
-    evaluate = Stage(
-        "evaluate",
-        ["evaluate", "--run", str(run), "--pairs", str(pairs), "--target", target, "--mode", mode],
-        _LazyGlob(run / "predictions.parquet", run / "baselines"),
-        [run / "metrics.json", run / "report.html"],
-    )
-    return [fit, export, predict, baselines, evaluate]
-
-
-class _LazyGlob(Sequence):
-    """Inputs resolved when the stage runs (the baselines exist only by then)."""
-
-    def __init__(self, first: Path, folder: Path):
-        self.first, self.folder = first, folder
-
-    def _items(self) -> list[Path]:
-        return [self.first, *sorted(self.folder.glob("*.parquet"))]
-
-    def __getitem__(self, i):  # type: ignore[override]
-        return self._items()[i]
-
-    def __len__(self) -> int:
-        return len(self._items())
-
-
+DEMO = CONFIGS / "experiments" / "demo.yaml"
 QUICK_SYNTH = {"n_tickers": 6, "n_sessions": 60, "articles_per_session": 6}
 QUICK_FIT = {
-    "trainer": {
-        "max_epochs": 1,
-        "limit_train_batches": 8,
-        "limit_val_batches": 4,
-        "limit_predict_batches": 8,
-        "callbacks": None,
-    },
+    "trainer": {"max_epochs": 1, "limit_train_batches": 8, "limit_val_batches": 4, "callbacks": None},
     "data": {"max_length": 32, "batch_size": 8},
 }
 
 
-def _pairs_stage(config: Path, inputs: Sequence[Path], pairs: Path) -> Stage:
-    return Stage(
-        "pairs",
-        ["pairs", "--config", str(config), "--out", str(pairs)],
-        [config, *inputs],
-        [pairs / "pairs.parquet", pairs / "manifest.json"],
-    )
-
-
-def synth_stages(out: Path, quick: bool) -> list[Stage]:
-    root = out / "synth"
-    synth_cfg = CONFIGS / "synth" / "demo.yaml"
-    fit_cfg = CONFIGS / "fit" / "demo_synth.yaml"
-    if quick:
-        synth_cfg = _derive(synth_cfg, out / "configs" / "synth_quick.yaml", QUICK_SYNTH)
-        fit_cfg = _derive(fit_cfg, out / "configs" / "fit_synth_quick.yaml", QUICK_FIT)
-    market, pairs = root / "market", root / "pairs"
-    stages = [
-        Stage(
-            "synth", ["synth", "--config", str(synth_cfg), "--out", str(market)], [synth_cfg], [market / "pairs.yaml"]
-        ),
-        _pairs_stage(market / "pairs.yaml", [market / "news.parquet", market / "prices.parquet"], pairs),
-    ]
-    return stages + model_stages("synth", root, pairs, fit_cfg, "exret_h1", "cross_section", embedding=not quick)
-
-
-def tweets_stages(out: Path, quick: bool) -> list[Stage]:
-    root = out / "tweets"
-    pairs_cfg = CONFIGS / "pairs" / "tweets_sp500.yaml"
-    fit_cfg = CONFIGS / "fit" / "demo_tweets.yaml"
-    if quick:
-        fit_cfg = _derive(fit_cfg, out / "configs" / "fit_tweets_quick.yaml", QUICK_FIT)
-    pairs = root / "pairs"
-    stages = [_pairs_stage(pairs_cfg, [], pairs)]
-    return stages + model_stages("tweets", root, pairs, fit_cfg, "ret_h1", "time_series", embedding=False)
-
-
-SUMMARY_KEYS = (
-    ("IC", "ic_mean", "{:+.3f}"),
-    ("IC t (NW)", "ic_tstat", "{:+.2f}"),
-    ("L-S t (NW)", "ls_tstat", "{:+.2f}"),
-    ("Sharpe net", "ls_sharpe_net", "{:+.2f}"),
-    ("timing t vs hold (TS)", "timing_tstat", "{:+.2f}"),
-    ("OOS R2 vs 0", "oos_r2_zero", "{:+.4f}"),
-    ("hit rate", "hit_rate", "{:.3f}"),
-    ("predictions", "n_predictions", "{:d}"),
-)
-
-
-def _fmt(fmt: str, value: Any) -> str:
-    try:
-        return fmt.format(int(value) if fmt == "{:d}" else float(value))
-    except (TypeError, ValueError):
-        return "n/a"
-
-
-def summary_table(metrics: dict[str, dict[str, Any]]) -> str:
-    """The terminal summary: one column per study, plus DM against TF-IDF and the verdict."""
-    names = list(metrics)
-    lines = [f"{'':<24}" + "".join(f"{n:>22}" for n in names)]
-    for label, key, fmt in SUMMARY_KEYS:
-        lines.append(f"{label:<24}" + "".join(f"{_fmt(fmt, metrics[n].get(key)):>22}" for n in names))
-    dm = [(metrics[n].get("baselines") or {}).get("tfidf_ridge", {}) for n in names]
-    lines.append(
-        f"{'DM vs TF-IDF (p)':<24}"
-        + "".join(
-            f"{_fmt('{:+.2f}', d.get('dm_stat')) + ' (' + _fmt('{:.3f}', d.get('dm_pvalue')) + ')':>22}" for d in dm
-        )
-    )
-    for n in names:
-        lines.append(f"{n}: {metrics[n].get('verdict', 'no verdict')}")
-    return "\n".join(lines)
+def quick_study(study: Study) -> Study:
+    """The study at tiny sizes: a smaller market, one short epoch, no embedding baseline."""
+    cfg = dataclasses.replace(study.config)
+    data = cfg.data
+    if isinstance(data.synth, str):
+        synth = yaml.safe_load(Path(data.synth).read_text(encoding="utf-8")) or {}
+        cfg.data = dataclasses.replace(data, synth=merge(synth, QUICK_SYNTH))
+    cfg.models = {n: dataclasses.replace(m, overrides=merge(m.overrides, QUICK_FIT)) for n, m in cfg.models.items()}
+    cfg.baselines = dataclasses.replace(cfg.baselines, embeddings=False, zeroshot=False)
+    return dataclasses.replace(study, config=cfg)
 
 
 def run_demo(
@@ -261,35 +49,12 @@ def run_demo(
     quick: bool = False,
     studies: Sequence[str] = ("synth", "tweets"),
     echo: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Run the demo studies into ``out``; returns the metrics per study, the report paths and stage timings."""
-    out = Path(out)
-    runner = StageRunner(out, echo)
-    builders = {"synth": synth_stages, "tweets": tweets_stages}
-    unknown = [s for s in studies if s not in builders]
+) -> ExperimentResult:
+    """Run the demo experiment (or some of its studies) into ``out``; returns the experiment's result."""
+    cfg, found = load_experiment(DEMO)
+    by_name = {s.name: s for s in found}
+    unknown = [s for s in studies if s not in by_name]
     if unknown:
-        raise ConfigError(f"unknown demo study '{unknown[0]}' (use {', '.join(builders)})")
-    t0 = time.perf_counter()
-    metrics, reports = {}, {}
-    for study in studies:
-        for stage in builders[study](out, quick):
-            runner.run(study, stage)
-        run = out / study / "fit"
-        metrics[study] = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
-        reports[study] = run / "report.html"
-    wall = time.perf_counter() - t0
-    echo("\n== summary ==\n" + summary_table(metrics))
-    for study, path in reports.items():
-        echo(f"report ({study}): {path.resolve()}")
-    if runner.cached:
-        echo(f"cached stages reused: {', '.join(runner.cached)}")
-    echo(f"demo wall time: {wall:.0f} s")
-    result = {
-        "metrics": metrics,
-        "reports": {k: str(v) for k, v in reports.items()},
-        "timings": runner.timings,
-        "cached": runner.cached,
-        "wall_seconds": round(wall, 1),
-    }
-    write_json_atomic(result, out / "demo.json")
-    return result
+        raise ConfigError(f"unknown demo study '{unknown[0]}' (use {', '.join(by_name)})")
+    chosen = [quick_study(by_name[s]) if quick else by_name[s] for s in studies]
+    return run_experiment((cfg, chosen), out, name="demo", echo=echo)

@@ -17,16 +17,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_pipelines.contracts import Label
 from data_pipelines.errors import CheckpointError
-from data_pipelines.io import write_json_atomic, write_parquet_atomic
 from evaluation.baselines import (
     DEFAULT_ALPHAS,
+    as_label,
     check_pairs,
     fit_rows,
     predictions_frame,
     read_pairs,
     require_val,
     select_ridge,
+    write_baseline,
 )
 
 log = logging.getLogger(__name__)
@@ -166,7 +168,7 @@ def embedding_ridge_baseline(
 
 def run_embedding_baseline(
     pairs: pd.DataFrame | str | os.PathLike,
-    target: str,
+    target: Label | str,
     out_dir: str | os.PathLike,
     **kwargs,
 ) -> Path:
@@ -176,8 +178,8 @@ def run_embedding_baseline(
     ----------
     pairs : DataFrame or path
         The pairs table or the path of ``pairs.parquet``.
-    target : str
-        Label column, e.g. ``"exret_h1"``.
+    target : Label or str
+        The label, or its column name, e.g. ``"exret_h1"``.
     out_dir : path
         Usually ``<run>/baselines``.
     **kwargs
@@ -190,9 +192,6 @@ def run_embedding_baseline(
     """
     if not isinstance(pairs, pd.DataFrame):
         pairs = read_pairs(pairs)
-    preds, info = embedding_ridge_baseline(pairs, target, **kwargs)
-    out_dir = Path(out_dir)
-    path = write_parquet_atomic(preds, out_dir / f"{NAME}.parquet")
-    write_json_atomic({"name": NAME, "target": target, **info}, out_dir / f"{NAME}.json")
-    log.info("baseline %s: %d predictions -> %s", NAME, len(preds), path)
-    return path
+    label = as_label(target)
+    preds, info = embedding_ridge_baseline(pairs, label.column, **kwargs)
+    return write_baseline(preds, out_dir, NAME, label, info)

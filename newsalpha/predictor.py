@@ -6,9 +6,8 @@
 >>> p.predict(df)        # df with a ``text`` column (and ``ticker`` if the template uses it) -> Series on df.index
 >>> p.metadata["horizon"], p.metadata["label"]
 
-A predictor folder (written by :func:`newsalpha.export.export_predictor`) holds the merged backbone
-(``config.json`` + ``model.safetensors``), its tokenizer, ``head.safetensors`` and ``newsalpha.json``. The
-prediction for a text is ``head(pool(backbone(text))) * target_std + target_mean``.
+The folder format is :mod:`newsalpha.artifact`; texts are encoded by :class:`newsalpha.text.TextEncoder`, the
+encoder training used. The prediction for a text is ``head(pool(backbone(text))) * target_std + target_mean``.
 
 The class follows scikit-learn's manners: ``__init__`` only stores its arguments, :meth:`load` sets the
 attributes ending in ``_``, and :meth:`predict` returns output aligned to its input.
@@ -26,80 +25,11 @@ import numpy as np
 import pandas as pd
 
 from data_pipelines.errors import CheckpointError, ConfigError, DataContractError
-from data_pipelines.io import hash_file
+from newsalpha import artifact
+from newsalpha.pooling import pool
+from newsalpha.text import DEFAULT_TEMPLATE, TextEncoder
 
 log = logging.getLogger(__name__)
-
-FORMAT_NAME = "newsalpha-predictor"
-FORMAT_VERSION = 1
-METADATA_FILE = "newsalpha.json"
-HEAD_FILE = "head.safetensors"
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-REQUIRED_METADATA = ("format", "format_version", "pooling", "target_mean", "target_std", "max_length", "head")
-HEAD_LAYERS = ("linear", "dropout", "identity", "tanh", "gelu", "relu", "silu")
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Read and check ``newsalpha.json`` of a predictor folder.
-
-    Raises
-    ------
-    CheckpointError
-        The folder is missing, is not a predictor, or its metadata is unreadable or incomplete.
-    """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: predictor folder does not exist")
-    meta_path = folder / METADATA_FILE
-    if not meta_path.is_file():
-        raise CheckpointError(
-            f"{folder}: not a newsalpha predictor (no {METADATA_FILE}); export one with newsalpha export"
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{meta_path}: corrupt predictor metadata ({err})") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{meta_path}: not a newsalpha predictor (format is not '{FORMAT_NAME}')")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{meta_path}: predictor format version {meta.get('format_version')} is not supported "
-            f"(this newsalpha reads version {FORMAT_VERSION})"
-        )
-    missing = [k for k in REQUIRED_METADATA if k not in meta]
-    if missing:
-        raise CheckpointError(f"{meta_path}: predictor metadata lacks {', '.join(missing)}")
-    return meta
-
-
-def build_head(spec: dict[str, Any], state: dict[str, Any], where: str = HEAD_FILE) -> Any:
-    """Rebuild the regression head, an ``nn.Sequential`` described by ``spec['layers']``, from its tensors."""
-    import torch
-    from torch import nn
-
-    if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list) or not spec["layers"]:
-        raise CheckpointError(f"{where}: the head description in {METADATA_FILE} is missing or malformed")
-    layers: list[nn.Module] = []
-    for i, kind in enumerate(spec["layers"]):
-        if kind == "linear":
-            weight = state.get(f"{i}.weight")
-            if weight is None:
-                raise CheckpointError(f"{where}: no tensor '{i}.weight' for head layer {i}")
-            layer = nn.Linear(weight.shape[1], weight.shape[0], bias=f"{i}.bias" in state)
-        elif kind in ("dropout", "identity"):
-            layer = nn.Identity()
-        elif kind in HEAD_LAYERS:
-            layer = {"tanh": nn.Tanh, "gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}[kind]()
-        else:
-            raise CheckpointError(f"{where}: unknown head layer '{kind}'")
-        layers.append(layer)
-    head = nn.Sequential(*layers)
-    try:
-        head.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=True)
-    except RuntimeError as err:
-        raise CheckpointError(f"{where}: head tensors do not match the head in {METADATA_FILE}") from err
-    return head
 
 
 class NewsReturnPredictor:
@@ -150,23 +80,29 @@ class NewsReturnPredictor:
         Raises
         ------
         CheckpointError
-            Not a predictor folder, a missing file, a truncated or damaged weight file, bad JSON.
+            Not a predictor folder, a missing file, a truncated or damaged weight file, invalid metadata
+            (a bad ``max_length``, a missing scaling, a template that is not plain ``{text}``/``{ticker}``,
+            a file name outside the folder).
         """
         import torch
 
-        if int(self.batch_size) < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch_size must be a whole number >= 1, got {self.batch_size!r}")
         dtype = self._torch_dtype()
         folder = Path(path)
-        meta = read_metadata(folder)
-        self._check_files(folder, meta)
+        meta = artifact.read_metadata(folder)
+        artifact.check_files(folder, meta, verify=self.verify)
         try:
             device = torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         except RuntimeError as err:
             raise ConfigError(f"device '{self.device}' is not a torch device") from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device '{self.device}' was asked for but CUDA is not available here")
-        self.tokenizer_ = self._load_tokenizer(folder)
+        tokenizer = self._load_tokenizer(folder)
+        self.encoder_ = TextEncoder(
+            tokenizer, meta.get("text_template") or DEFAULT_TEMPLATE, int(meta["max_length"]), where="text_template"
+        )
+        self.tokenizer_ = tokenizer
         self.model_ = self._load_backbone(folder).to(device=device, dtype=dtype).eval()
         self.head_ = self._load_head(folder, meta).to(device=device, dtype=torch.float32).eval()
         self.metadata_, self.path_, self.device_ = meta, folder, device
@@ -180,17 +116,6 @@ class NewsReturnPredictor:
         if self.dtype not in allowed:
             raise ConfigError(f"dtype must be one of float32, bfloat16, float16, got '{self.dtype}'")
         return allowed[self.dtype]
-
-    def _check_files(self, folder: Path, meta: dict[str, Any]) -> None:
-        for name in (CONFIG_FILE, WEIGHTS_FILE, HEAD_FILE):
-            if not (folder / name).is_file():
-                raise CheckpointError(f"{folder / name}: missing from the predictor folder")
-        if self.verify:
-            for name, digest in (meta.get("files") or {}).items():
-                if not (folder / name).is_file():
-                    raise CheckpointError(f"{folder / name}: missing from the predictor folder")
-                if hash_file(folder / name) != digest:
-                    raise CheckpointError(f"{folder / name}: corrupt (SHA-256 differs from {METADATA_FILE})")
 
     @staticmethod
     def _load_tokenizer(folder: Path) -> Any:
@@ -207,27 +132,42 @@ class NewsReturnPredictor:
     def _load_backbone(folder: Path) -> Any:
         from transformers import AutoModel
 
+        from newsalpha.quiet import quiet_progress
+
         try:
-            return AutoModel.from_pretrained(str(folder))
+            with quiet_progress():
+                return AutoModel.from_pretrained(str(folder))
         except Exception as err:  # safetensors, OSError, ValueError: all mean a damaged folder here
             detail = " ".join(str(err).split())[:200]
-            raise CheckpointError(f"{folder / WEIGHTS_FILE}: corrupt or unreadable weights ({detail})") from err
+            raise CheckpointError(
+                f"{folder / artifact.WEIGHTS_FILE}: corrupt or unreadable weights ({detail})"
+            ) from err
 
     @staticmethod
     def _load_head(folder: Path, meta: dict[str, Any]) -> Any:
         from safetensors.torch import load_file
 
+        where = folder / artifact.HEAD_FILE
         try:
-            state = load_file(str(folder / HEAD_FILE))
+            state = load_file(str(where))
         except Exception as err:
-            raise CheckpointError(f"{folder / HEAD_FILE}: corrupt or unreadable head ({err})") from err
-        return build_head(meta["head"], state, where=str(folder / HEAD_FILE))
+            raise CheckpointError(f"{where}: corrupt or unreadable head ({err})") from err
+        return artifact.build_head(meta["head"], state, where=str(where))
 
     @property
     def metadata(self) -> dict[str, Any]:
         """A copy of ``newsalpha.json``: backbone, label, horizon, scaling, training window, metrics, ..."""
         self._require_loaded()
         return json.loads(json.dumps(self.metadata_))
+
+    @property
+    def label(self) -> Any:
+        """The :class:`~data_pipelines.contracts.Label` this predictor was trained on (None if not recorded)."""
+        from data_pipelines.contracts import Label
+
+        self._require_loaded()
+        raw = self.metadata_.get("label")
+        return Label.from_dict(raw) if raw else None
 
     def _require_loaded(self) -> None:
         if not hasattr(self, "model_"):
@@ -253,75 +193,45 @@ class NewsReturnPredictor:
             A text is empty or not a string (names the row), or a needed column is missing.
         """
         self._require_loaded()
-        if isinstance(X, pd.DataFrame):
-            texts = self._texts_from_frame(X)
-            return pd.Series(self._predict_texts(texts), index=X.index, name="prediction")
-        if isinstance(X, pd.Series):
-            texts = self._render(list(X.tolist()), None, list(X.index))
-            return pd.Series(self._predict_texts(texts), index=X.index, name="prediction")
+        if isinstance(X, pd.DataFrame | pd.Series):
+            return pd.Series(self.predict_ids(self.encode(X)), index=X.index, name="prediction")
         if isinstance(X, str):
             raise DataContractError("predict takes a list of texts, not one string: wrap it in a list")
-        items = list(X)
-        return self._predict_texts(self._render(items, None, list(range(len(items)))))
+        return self.predict_ids(self.encode(list(X)))
 
-    def _texts_from_frame(self, df: pd.DataFrame) -> list[str]:
-        if "text" not in df.columns:
-            raise DataContractError("input needs a 'text' column", column="text")
-        tickers = df["ticker"].tolist() if "ticker" in df.columns else None
-        return self._render(df["text"].tolist(), tickers, list(df.index))
+    def encode(self, X: Sequence[str] | pd.DataFrame | pd.Series) -> list[list[int]]:
+        """Token ids of each input, through the training text encoder (template, truncation)."""
+        self._require_loaded()
+        if isinstance(X, pd.DataFrame):
+            if "text" not in X.columns:
+                raise DataContractError("input needs a 'text' column", column="text")
+            tickers = X["ticker"].tolist() if "ticker" in X.columns else None
+            return self.encoder_.encode(X["text"].tolist(), tickers, X.index)
+        if isinstance(X, pd.Series):
+            return self.encoder_.encode(X.tolist(), None, X.index)
+        return self.encoder_.encode(list(X))
 
-    def _render(self, texts: list[Any], tickers: list[Any] | None, labels: list[Any]) -> list[str]:
-        """Check each text and apply the training text template (the same one the data module used)."""
-        template = self.metadata_.get("text_template") or "{text}"
-        if "{ticker}" in template and tickers is None:
-            raise DataContractError(
-                f"this predictor's text template '{template}' uses the ticker: pass a DataFrame with a 'ticker' column",
-                column="ticker",
-            )
-        out = []
-        for i, (label, text) in enumerate(zip(labels, texts, strict=True)):
-            if not isinstance(text, str) or not text.strip():
-                raise DataContractError(f"text is empty or not a string ({text!r})", row=label, column="text")
-            ticker = "" if tickers is None else str(tickers[i])  # as the data module renders it: astype(str)
-            out.append(template.format(text=text, ticker=ticker))
-        return out
-
-    def _predict_texts(self, texts: list[str]) -> np.ndarray:
-        import torch
-
-        from newsalpha.train.backbones import pool
-
-        if not texts:
-            return np.empty(0, dtype=np.float64)
-        meta = self.metadata_
-        enc = self.tokenizer_(texts, truncation=True, max_length=int(meta["max_length"]), padding=False)
-        ids = enc["input_ids"]
+    def predict_ids(self, ids: list[list[int]]) -> np.ndarray:
+        """Predictions for encoded texts: batches of similar length (sorted first), in the input order."""
+        self._require_loaded()
+        out = np.empty(len(ids), dtype=np.float64)
         order = np.argsort([len(x) for x in ids], kind="stable")
-        out = np.empty(len(texts), dtype=np.float64)
-        scale, shift = float(meta["target_std"]), float(meta["target_mean"])
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = self._pad([ids[i] for i in idx])
-                hidden = self.model_(**batch).last_hidden_state
-                pooled = pool(hidden, batch["attention_mask"], meta["pooling"]).float()
-                out[idx] = self.head_(pooled).squeeze(-1).double().cpu().numpy() * scale + shift
+        for start in range(0, len(ids), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self.forward_batch(self.encoder_.pad([ids[i] for i in idx]))
         return out
 
-    def _pad(self, rows: list[list[int]]) -> dict[str, Any]:
-        """Right-pad token ids to the longest row (pooling finds the real tokens whichever side is padded)."""
+    def forward_batch(self, batch: dict[str, Any]) -> np.ndarray:
+        """Predictions (return units, float64) for one padded batch of ``input_ids`` / ``attention_mask``."""
         import torch
 
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), self.tokenizer_.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for j, row in enumerate(rows):
-            ids[j, : len(row)] = row
-            mask[j, : len(row)] = 1
-        return {
-            "input_ids": torch.from_numpy(ids).to(self.device_),
-            "attention_mask": torch.from_numpy(mask).to(self.device_),
-        }
+        meta = self.metadata_
+        batch = {k: v.to(self.device_) for k, v in batch.items()}
+        with torch.inference_mode():
+            hidden = self.model_(**batch).last_hidden_state
+            pooled = pool(hidden, batch["attention_mask"], meta["pooling"]).float()
+            pred = self.head_(pooled).squeeze(-1).double().cpu().numpy()
+        return pred * float(meta["target_std"]) + float(meta["target_mean"])
 
     def __repr__(self) -> str:
         where = getattr(self, "path_", None)

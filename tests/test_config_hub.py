@@ -17,7 +17,7 @@ def _files(folder: str) -> list[Path]:
 
 def test_every_config_folder_is_covered():
     folders = {p.parent.name for p in CONFIGS.rglob("*.yaml")}
-    assert folders <= {"pairs", "synth", "fit", "generation", "evolve"}, folders
+    assert folders <= {"pairs", "synth", "fit", "generation", "evolve", "experiments"}, folders
 
 
 @pytest.mark.parametrize("path", _files("pairs"), ids=lambda p: p.stem)
@@ -42,6 +42,15 @@ def test_fit_configs_parse(path, capsys):
         main(["fit", "--config", str(path), "--print_config"])
     assert done.value.code == 0
     assert "model:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", _files("generation"), ids=lambda p: p.stem)
+def test_generation_configs_parse_as_the_command_config(path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["generation", "--config", str(path), "--parent", "p", "--telemetry", "t.db", "--print_config"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert "fit:" in printed and "pairs:" in printed and "level:" in printed
 
 
 @pytest.mark.parametrize("path", _files("generation"), ids=lambda p: p.stem)

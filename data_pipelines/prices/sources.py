@@ -56,6 +56,7 @@ __all__ = [
     "YFinancePrices",  # noqa: F822 - lazy, see __getattr__
     "finish_prices",
     "long_from_table",
+    "price_config_problems",
     "price_source_from_config",
     "read_table",
     "select_prices",
@@ -289,6 +290,15 @@ def _config_problems(cfg: Any, where: str) -> list[str]:
     return problems
 
 
+def price_config_problems(cfg: Any, where: str = "prices") -> list[str]:
+    """Every problem with a price-source mapping (kinds, keys, value types), ``combined`` sources included."""
+    problems = _config_problems(cfg, where)
+    if not problems and cfg["kind"] == "combined":
+        for i, sub in enumerate(cfg["sources"]):
+            problems += _config_problems(sub, f"{where}.sources[{i}]")
+    return problems
+
+
 def price_source_from_config(cfg: dict, base_dir: str | Path = ".", *, where: str = "prices") -> PriceSource:
     """Build a price source from a mapping such as ``{"kind": "file", "path": "prices.csv"}``.
 
@@ -298,10 +308,7 @@ def price_source_from_config(cfg: dict, base_dir: str | Path = ".", *, where: st
     against ``base_dir``. Every unknown kind or key and every bad value is reported in one ConfigError
     that names it (prefixed by ``where``).
     """
-    problems = _config_problems(cfg, where)
-    if not problems and cfg["kind"] == "combined":
-        for i, sub in enumerate(cfg["sources"]):
-            problems += _config_problems(sub, f"{where}.sources[{i}]")
+    problems = price_config_problems(cfg, where)
     if problems:
         raise ConfigError("; ".join(problems))
     args = {k: v for k, v in cfg.items() if k != "kind"}

@@ -178,7 +178,7 @@ def _find_column(table: pd.DataFrame, name: str | None, *, file: str, required: 
     if len(matches) == 1:
         return matches[0]
     if required:
-        have = ", ".join(map(str, table.columns))
+        have = ", ".join(str(c) for c in table.columns if c != "_row")
         raise DataContractError(f"{what} column {name!r} not found (has: {have})", file=file, column=name)
     return None
 

@@ -19,6 +19,9 @@ label (``exret_h{horizon}`` by default) over all generated pairs. ``scale`` is s
 the generated news (overlapping effects of other articles on the same ticker count as noise) and the model's
 unconditional noise variance. ``signal=0`` gives a null market: the prices do not depend on the news at all.
 
+The zoo options (:mod:`data_pipelines.synthetic.zoo`) add a vocabulary drift, a distractor share and
+news-free overnight jumps; with all of them off the market is the one generated before they existed.
+
 Random streams are split per concern (:class:`numpy.random.SeedSequence`), so the same seed gives the same
 tables and, written with the same library versions, the same file bytes; and the price noise does not
 depend on the news, which makes signal/no-signal comparisons exact.
@@ -36,6 +39,7 @@ import pandas as pd
 from data_pipelines.calendar import align_to_prints, session_prints, utc_ns
 from data_pipelines.errors import ConfigError
 from data_pipelines.synthetic.text import DEFAULT_MIX, KINDS, N_UNIFORMS, company_names, generate_texts
+from data_pipelines.synthetic.zoo import ZOO_DEFAULTS, drift_time, jump_noise, with_distractor_share, zoo_problems
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +95,10 @@ def _check(
     tail_sessions: int,
     calibrate_to: str,
     mix: dict[str, float],
+    zoo: dict[str, Any],
 ) -> None:
     """Raise one :class:`ConfigError` listing every bad parameter."""
-    problems = []
+    problems = zoo_problems(**zoo)
     if n_tickers < 1:
         problems.append(f"n_tickers must be >= 1, got {n_tickers}")
     if n_sessions < 2:
@@ -253,10 +258,17 @@ def _make_news(
     tickers: list[str],
     mix: dict[str, float],
     weekend_weight: float,
+    drift_at: float | str | None = None,
 ) -> pd.DataFrame:
-    """The news table (sorted by time) with the generator's score, kind and event columns."""
+    """The news table (sorted by time) with the generator's score, kind and event columns.
+
+    Articles published at or after the drift time (:func:`~data_pipelines.synthetic.zoo.drift_time`) are
+    phrased from the second paraphrase bank.
+    """
     first, last = sessions.index[0], sessions.index[-1]
     published = _publication_times(rng_time, n_articles, first, last, weekend_weight).sort_values()
+    switch = drift_time(drift_at, first, last)
+    bank = None if switch is None else np.asarray(published >= switch, dtype=np.int64)
     popularity = 1.0 / np.arange(1, len(tickers) + 1) ** 0.6
     popularity = rng_time.permutation(popularity / popularity.sum())
     company = rng_time.choice(len(tickers), size=n_articles, p=popularity)
@@ -267,7 +279,8 @@ def _make_news(
     for lo in range(0, n_articles, _CHUNK):
         hi = min(lo + _CHUNK, n_articles)
         u = rng_text.random((hi - lo, N_UNIFORMS))
-        t, s, e = generate_texts(kinds[lo:hi], company[lo:hi], rival[lo:hi], names, tickers, u)
+        banks = None if bank is None else bank[lo:hi]
+        t, s, e = generate_texts(kinds[lo:hi], company[lo:hi], rival[lo:hi], names, tickers, u, banks)
         texts += t
         scores.append(s)
         events += e
@@ -342,6 +355,10 @@ def make_market(
     overnight_share: float = 0.3,
     weekend_weight: float = 0.25,
     mix: dict[str, float] | None = None,
+    drift_at: float | str | None = None,
+    distractor_share: float | None = None,
+    jump_prob: float = 0.0,
+    jump_vol: float = 4.0,
 ) -> SyntheticMarket:
     """Generate news, prices and the planted truth of a synthetic market.
 
@@ -380,6 +397,15 @@ def make_market(
         News intensity of a weekend day relative to a weekday.
     mix : dict, optional
         Weights of article kinds (:data:`data_pipelines.synthetic.text.KINDS`); default ``DEFAULT_MIX``.
+    drift_at : float or str, optional
+        Vocabulary drift: from this fraction of the news period (or this ISO date, New York) on, articles are
+        phrased from the second paraphrase bank (same meanings, other words). Default: no drift.
+    distractor_share : float, optional
+        Share of neutral distractors in ``mix`` (the other kinds keep their relative weights).
+    jump_prob, jump_vol : float
+        Per session and ticker, the probability of a news-free overnight jump and its standard deviation in
+        units of the ticker's daily idiosyncratic vol (fat-tailed label noise; 0 = none). The calibration of
+        ``signal`` counts the jumps' variance.
 
     Returns
     -------
@@ -391,31 +417,46 @@ def make_market(
         A parameter is out of range, or ``signal`` exceeds what overlapping news allows.
     """
     mix = dict(DEFAULT_MIX if mix is None else mix)
+    zoo = {"drift_at": drift_at, "distractor_share": distractor_share, "jump_prob": jump_prob, "jump_vol": jump_vol}
     _check(
-        n_tickers, n_sessions, articles_per_session, signal, horizon, warmup_sessions, tail_sessions, calibrate_to, mix
+        n_tickers,
+        n_sessions,
+        articles_per_session,
+        signal,
+        horizon,
+        warmup_sessions,
+        tail_sessions,
+        calibrate_to,
+        mix,
+        zoo,
     )
     _check_model(market_vol, idio_vol, beta_range, tail_df, garch, overnight_share, weekend_weight)
     params = {k: v for k, v in locals().items() if k in _PARAM_NAMES}
-    ss_names, ss_time, ss_text, ss_params, ss_noise = np.random.SeedSequence(seed).spawn(5)
+    params.update({k: v for k, v in zoo.items() if v != ZOO_DEFAULTS[k]})  # options left off stay out of the manifest
+    mix = with_distractor_share(mix, distractor_share)
+    ss_names, ss_time, ss_text, ss_params, ss_noise, ss_jump = np.random.SeedSequence(seed).spawn(6)
     names, tickers = company_names(n_tickers, np.random.default_rng(ss_names))
     sessions = market_sessions(calendar, start, warmup_sessions, n_sessions + tail_sessions)
     news_sessions = sessions.iloc[warmup_sessions : warmup_sessions + n_sessions]
     rngs = np.random.default_rng(ss_time), np.random.default_rng(ss_text)
     n_articles = max(int(round(articles_per_session * n_sessions)), 1)
-    news = _make_news(*rngs, news_sessions, n_articles, names, tickers, mix, weekend_weight)
+    news = _make_news(*rngs, news_sessions, n_articles, names, tickers, mix, weekend_weight, drift_at)
     p_entry, aligned = _entry_prints(news, sessions)
     rp = np.random.default_rng(ss_params)
     model = {"beta": rp.uniform(*beta_range, n_tickers), "vol": rp.uniform(*idio_vol, n_tickers)}
     model["p0"] = np.concatenate([[4000.0], rp.uniform(20.0, 200.0, n_tickers)])
     all_vols = np.concatenate([[market_vol], model["vol"]])
     noise = _garch_noise(np.random.default_rng(ss_noise), len(sessions), all_vols, tail_df, *garch, overnight_share)
+    if jump_prob > 0:  # news-free jumps on the tickers (not the index); drawn from their own stream
+        noise[:, 1:] += jump_noise(np.random.default_rng(ss_jump), len(sessions), model["vol"], jump_prob, jump_vol)
     k = news["ticker"].map({t: i for i, t in enumerate(tickers)}).to_numpy()
     z = news["score"].to_numpy()
     unit = np.cumsum(_effect_drift(k, p_entry, z, n_tickers, 2 * len(sessions), horizon), axis=0)
     bz = unit[p_entry + 2 * horizon, k] - unit[p_entry, k]  # unit effects realised inside each label window
     beta = model["beta"]
     market_part = {"ret": beta**2, "exret": (beta - 1.0) ** 2, "abret": 0.0 * beta}[calibrate_to]
-    scale, max_ic = _solve_scale(signal, z, bz, horizon * (model["vol"] ** 2 + market_part * market_vol**2)[k])
+    idio_var = model["vol"] ** 2 * (1.0 + jump_prob * jump_vol**2)
+    scale, max_ic = _solve_scale(signal, z, bz, horizon * (idio_var + market_part * market_vol**2)[k])
 
     drift = _effect_drift(k, p_entry, scale * z, n_tickers, 2 * len(sessions), horizon)
     mkt = noise[:, 0] + 0.0003 * np.tile([overnight_share, 1 - overnight_share], len(sessions))
@@ -424,6 +465,9 @@ def make_market(
     prices = prices.sort_values(["date", "ticker"], kind="stable", ignore_index=True)
     truth = _truth(news, aligned, sessions, horizon, scale)
     info = _info(params, scale, max_ic, tickers, names, model, news, sessions)
+    if drift_at is not None:
+        switch = drift_time(drift_at, news_sessions.index[0], news_sessions.index[-1])
+        info["drift"] = {"at": switch.isoformat(), "articles_after": int((news["published_at"] >= switch).sum())}
     log.info(
         "synthetic market: %d articles, %d tickers, %d sessions, scale %.4g", len(news), n_tickers, len(sessions), scale
     )

@@ -18,12 +18,17 @@ Paraphrase lists have disjoint vocabularies and Zipf-like frequencies, so rare w
 training; slots (companies, numbers, periods, cities, fillers) make exact repeats across splits rare.
 Generation draws one row of uniforms per article up front, so it is deterministic and costs a few
 microseconds per article in pure Python.
+
+Every word table lives in a :class:`Bank`. :data:`BANK_A` holds the tables below; :data:`BANK_B`
+(:mod:`data_pipelines.synthetic.drift`) phrases the same meanings in other words, for a market whose
+vocabulary drifts. The same uniforms render the same score and event in either bank.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 
 import numpy as np
@@ -300,10 +305,11 @@ _CUM_CACHE: dict[int, list[float]] = {}
 class _Draw:
     """Consume one article's pre-drawn uniforms in a fixed order."""
 
-    __slots__ = ("u", "i")
+    __slots__ = ("u", "i", "bank")
 
-    def __init__(self, u: Sequence[float]):
+    def __init__(self, u: Sequence[float], bank: Bank | None = None):
         self.u, self.i = u, 0
+        self.bank = bank or BANK_A
 
     def next(self) -> float:
         self.i += 1
@@ -354,38 +360,41 @@ def _a(pct: int) -> str:
 
 def _quantity_clause(d: _Draw, subj: str, sign: int = 0) -> tuple[str, float]:
     """A quantity moving up or down; score = direction x valence x size (``sign`` forces the score's sign)."""
-    qname = d.pick(tuple(QUANTITIES))
-    valence, words = QUANTITIES[qname]
+    b = d.bank
+    qname = d.pick(tuple(b.quantities))
+    valence, words = b.quantities[qname]
     qty = d.zipf(words)
     up = d.next() < 0.5 if sign == 0 else sign * valence > 0
     pct = 1 + int(d.next() * 30)
     size = 0.5 if pct < 5 else 1.0
     score = (1 if up else -1) * valence * size
     form = d.next()
+    slots = {"poss": _poss(subj), "subj": subj, "qty": qty, "pct": pct, "a": _a(pct)}
     if form < 0.45:
-        text = f"{_poss(subj)} {qty} {d.zipf(UP_VERBS if up else DOWN_VERBS)} {pct}%"
+        text = b.quantity_forms[0].format(verb=d.zipf(b.up_verbs if up else b.down_verbs), **slots)
     elif form < 0.8:
-        text = f"{subj} reported {_a(pct)} {pct}% {d.zipf(UP_NOUNS if up else DOWN_NOUNS)} in {qty}"
+        text = b.quantity_forms[1].format(noun=d.zipf(b.up_nouns if up else b.down_nouns), **slots)
     else:
-        text = f"{subj} said {qty} were {pct}% {d.zipf(UP_ADJ if up else DOWN_ADJ)} than a year earlier"
+        text = b.quantity_forms[2].format(adj=d.zipf(b.up_adj if up else b.down_adj), **slots)
     return text, score
 
 
 def _negated_quantity(d: _Draw, subj: str) -> tuple[str, float]:
-    valence, words = QUANTITIES[d.pick(tuple(QUANTITIES))]
+    b = d.bank
+    valence, words = b.quantities[d.pick(tuple(b.quantities))]
     up = d.next() < 0.5
-    base = d.zipf(UP_BASE if up else DOWN_BASE)
-    return f"{_poss(subj)} {d.zipf(words)} did not {base} in the {d.pick(PERIODS)}", -0.5 * (1 if up else -1) * valence
-
-
-_POSITIVE = tuple(k for k, v in EVENTS.items() if v[0] > 0)
-_NEGATIVE = tuple(k for k, v in EVENTS.items() if v[0] < 0)
+    base = d.zipf(b.up_base if up else b.down_base)
+    text = b.negated_quantity.format(poss=_poss(subj), qty=d.zipf(words), base=base, period=d.pick(PERIODS))
+    return text, -0.5 * (1 if up else -1) * valence
 
 
 def _event_clause(d: _Draw, subj: str, negated: bool = False, sign: int = 0) -> tuple[str, float, str]:
     """An event clause (``subj`` + phrase) with its score and name (``sign`` forces the score's sign)."""
-    name = d.pick(tuple(EVENTS) if sign == 0 else (_POSITIVE if sign > 0 else _NEGATIVE))
-    score, phrases, neg = EVENTS[name]
+    events = d.bank.events
+    positive = tuple(k for k, v in events.items() if v[0] > 0)
+    negative = tuple(k for k, v in events.items() if v[0] < 0)
+    name = d.pick(tuple(events) if sign == 0 else (positive if sign > 0 else negative))
+    score, phrases, neg = events[name]
     if negated:
         return f"{subj} {d.zipf(neg)}", -0.5 * score, name
     return f"{subj} {d.zipf(phrases)}", score, name
@@ -413,13 +422,14 @@ class _Slots(dict):
 
     def __missing__(self, key: str) -> str:
         d = self.d
-        pools = {"conf": CONFS, "day": DAYS, "period": PERIODS, "person": PEOPLE, "city": CITIES, "when": WHENS}
+        b = d.bank
+        pools = {"conf": CONFS, "day": DAYS, "period": PERIODS, "person": PEOPLE, "city": CITIES, "when": b.whens}
         if key in pools:
             value = d.pick(pools[key])
         elif key == "qty":
-            value = d.zipf(QUANTITIES[d.pick(tuple(QUANTITIES))][1])
+            value = d.zipf(b.quantities[d.pick(tuple(b.quantities))][1])
         elif key == "upv":
-            value = d.zipf(UP_VERBS if d.next() < 0.5 else DOWN_VERBS)
+            value = d.zipf(b.up_verbs if d.next() < 0.5 else b.down_verbs)
         elif key == "pct":
             value = str(1 + int(d.next() * 30))
         elif key == "hour":
@@ -436,15 +446,17 @@ def _cap(text: str) -> str:
 
 def _reversal(d: _Draw, subj: str) -> tuple[str, float, str]:
     """Two clauses of opposite sign; the main clause ``b`` dominates wherever it stands."""
-    frame = d.pick(REVERSALS)
-    pron = d.pick(("it", "the company", subj.split(" ")[0]))
+    frame = d.pick(d.bank.reversals)
+    pron = d.pick((*d.bank.pronouns, subj.split(" ")[0]))
     a_subj, b_subj = (pron, subj) if frame.startswith("{b}") else (subj, pron)
     a, za, _ = _polar_clause(d, a_subj)
     b, zb, name = _polar_clause(d, b_subj, sign=-1 if za > 0 else 1)
     return _cap(frame.format(a=a, b=b)), 0.8 * zb + 0.2 * za, name
 
 
-def render_article(u: Sequence[float], kind: str, name: str, ticker: str, rival: str) -> tuple[str, float, str]:
+def render_article(
+    u: Sequence[float], kind: str, name: str, ticker: str, rival: str, bank: Bank | None = None
+) -> tuple[str, float, str]:
     """One article text from one row of uniforms.
 
     Parameters
@@ -457,13 +469,16 @@ def render_article(u: Sequence[float], kind: str, name: str, ticker: str, rival:
         The tagged company's name and ticker.
     rival : str
         Another company's name (for role and distractor texts).
+    bank : Bank, optional
+        The paraphrase bank to phrase it from (default :data:`BANK_A`); the score does not depend on it.
 
     Returns
     -------
     (text, score, event) : tuple
         ``score`` in [-1, 1] is the meaning for the tagged ticker (0 for neutral news).
     """
-    d = _Draw(u)
+    d = _Draw(u, bank)
+    b = d.bank
     subj = _subject(d, name, ticker)
     rival_short = rival.split(" ")[0]
     if kind == "plain":
@@ -475,27 +490,35 @@ def render_article(u: Sequence[float], kind: str, name: str, ticker: str, rival:
             (text, score), event = _negated_quantity(d, subj), "quantity"
     elif kind == "hedged":
         clause, z, event = _polar_clause(d, subj)
-        frame, weight = d.pick(HEDGES)
+        frame, weight = d.pick(b.hedges)
         text, score = frame.format(c=clause), weight * z
     elif kind == "reversal":
         text, score, event = _reversal(d, subj)
     elif kind == "role":
-        phrase = d.pick(ROLE_PHRASES)
+        phrase = d.pick(b.role_phrases)
         tagged_wins = d.next() < 0.5
         x, y = (subj, rival_short) if tagged_wins else (rival_short, subj)
         text, score, event = phrase.format(x=x, y=y), (0.7 if tagged_wins else -0.7), "role"
     else:
-        text, score, event = d.pick(NEUTRAL).format_map(_Slots(d, subj, rival_short)), 0.0, "neutral"
-    filler = d.pick(FILLERS).format_map(_Slots(d, name.split(" ")[0], rival_short))
-    tail = f" in the {d.pick(PERIODS)}" if kind == "plain" and d.next() < 0.5 else ""
+        text, score, event = d.pick(b.neutral).format_map(_Slots(d, subj, rival_short)), 0.0, "neutral"
+    filler = d.pick(b.fillers).format_map(_Slots(d, name.split(" ")[0], rival_short))
+    tail = b.tail.format(period=d.pick(PERIODS)) if kind == "plain" and d.next() < 0.5 else ""
     text = _cap(text) + tail + "."
     return (text + " " + filler).strip(), max(-1.0, min(1.0, float(score))), event
 
 
 def generate_texts(
-    kinds: np.ndarray, company: np.ndarray, rival: np.ndarray, names: list[str], tickers: list[str], u: np.ndarray
+    kinds: np.ndarray,
+    company: np.ndarray,
+    rival: np.ndarray,
+    names: list[str],
+    tickers: list[str],
+    u: np.ndarray,
+    bank: np.ndarray | None = None,
 ) -> tuple[list[str], np.ndarray, list[str]]:
     """Render many articles (see :func:`render_article`); rows of ``u`` are each article's uniforms.
+
+    ``bank``, when given, holds each article's index into :data:`BANKS` (default: all :data:`BANK_A`).
 
     Returns
     -------
@@ -505,9 +528,111 @@ def generate_texts(
     events: list[str] = []
     scores = np.empty(len(kinds), dtype=np.float64)
     rows = u.tolist()  # Python floats: indexing a list is much faster than numpy scalars
+    which = [0] * len(kinds) if bank is None else bank.tolist()
     for i, (k, c, r) in enumerate(zip(kinds.tolist(), company.tolist(), rival.tolist(), strict=True)):
-        text, score, event = render_article(rows[i], KINDS[k], names[c], tickers[c], names[r])
+        text, score, event = render_article(rows[i], KINDS[k], names[c], tickers[c], names[r], BANKS[which[i]])
         texts.append(text)
         events.append(event)
         scores[i] = score
     return texts, scores, events
+
+
+@dataclass(frozen=True)
+class Bank:
+    """One paraphrase bank: every word table an article is phrased from.
+
+    Two banks describe the same meanings when their ``events`` have the same names and scores, their
+    ``quantities`` the same names and valences, and their ``hedges`` the same weights, each in the same
+    order (:func:`same_meanings`): then one row of uniforms renders the same score and event in both.
+    """
+
+    events: dict[str, tuple[float, tuple[str, ...], tuple[str, ...]]]
+    quantities: dict[str, tuple[int, tuple[str, ...]]]
+    up_verbs: tuple[str, ...]
+    down_verbs: tuple[str, ...]
+    up_base: tuple[str, ...]
+    down_base: tuple[str, ...]
+    up_nouns: tuple[str, ...]
+    down_nouns: tuple[str, ...]
+    up_adj: tuple[str, ...]
+    down_adj: tuple[str, ...]
+    quantity_forms: tuple[str, str, str]
+    negated_quantity: str
+    hedges: tuple[tuple[str, float], ...]
+    reversals: tuple[str, ...]
+    role_phrases: tuple[str, ...]
+    neutral: tuple[str, ...]
+    fillers: tuple[str, ...]
+    whens: tuple[str, ...]
+    pronouns: tuple[str, ...]
+    tail: str
+
+
+def same_meanings(a: Bank, b: Bank) -> bool:
+    """Whether ``a`` and ``b`` render the same scores from the same uniforms (see :class:`Bank`)."""
+    return (
+        [(k, v[0]) for k, v in a.events.items()] == [(k, v[0]) for k, v in b.events.items()]
+        and [(k, v[0]) for k, v in a.quantities.items()] == [(k, v[0]) for k, v in b.quantities.items()]
+        and [w for _, w in a.hedges] == [w for _, w in b.hedges]
+        and [f.startswith("{b}") for f in a.reversals] == [f.startswith("{b}") for f in b.reversals]
+        and len(a.pronouns) == len(b.pronouns)
+    )
+
+
+BANK_A = Bank(
+    events=EVENTS,
+    quantities=QUANTITIES,
+    up_verbs=UP_VERBS,
+    down_verbs=DOWN_VERBS,
+    up_base=UP_BASE,
+    down_base=DOWN_BASE,
+    up_nouns=UP_NOUNS,
+    down_nouns=DOWN_NOUNS,
+    up_adj=UP_ADJ,
+    down_adj=DOWN_ADJ,
+    quantity_forms=(
+        "{poss} {qty} {verb} {pct}%",
+        "{subj} reported {a} {pct}% {noun} in {qty}",
+        "{subj} said {qty} were {pct}% {adj} than a year earlier",
+    ),
+    negated_quantity="{poss} {qty} did not {base} in the {period}",
+    hedges=HEDGES,
+    reversals=REVERSALS,
+    role_phrases=ROLE_PHRASES,
+    neutral=NEUTRAL,
+    fillers=FILLERS,
+    whens=WHENS,
+    pronouns=("it", "the company"),
+    tail=" in the {period}",
+)
+
+
+def _bank_b() -> Bank:
+    from data_pipelines.synthetic import drift as B
+
+    return Bank(
+        events=B.EVENTS_B,
+        quantities=B.QUANTITIES_B,
+        up_verbs=B.UP_VERBS_B,
+        down_verbs=B.DOWN_VERBS_B,
+        up_base=B.UP_BASE_B,
+        down_base=B.DOWN_BASE_B,
+        up_nouns=B.UP_NOUNS_B,
+        down_nouns=B.DOWN_NOUNS_B,
+        up_adj=B.UP_ADJ_B,
+        down_adj=B.DOWN_ADJ_B,
+        quantity_forms=B.QUANTITY_FORMS_B,
+        negated_quantity=B.NEGATED_QUANTITY_B,
+        hedges=B.HEDGES_B,
+        reversals=B.REVERSALS_B,
+        role_phrases=B.ROLE_PHRASES_B,
+        neutral=B.NEUTRAL_B,
+        fillers=B.FILLERS_B,
+        whens=B.WHENS_B,
+        pronouns=B.PRONOUNS_B,
+        tail=B.TAIL_B,
+    )
+
+
+BANK_B = _bank_b()
+BANKS = (BANK_A, BANK_B)  # index 0: before a vocabulary drift, 1: after it

@@ -1,26 +1,33 @@
-"""``newsalpha demo``: every stage on the embedded data and model, with cached stages on a second run."""
+"""``newsalpha demo``: the demo experiment (``configs/experiments/demo.yaml``), as ``newsalpha run`` runs it."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Literal
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "demo",
-        help="run the whole pipeline on the embedded synthetic market and real tweets x S&P 500",
-        description="synth -> pairs -> fit -> export -> predict -> baselines -> evaluate, on the synthetic market "
-        "(planted signal) and on the real tweets x S&P 500; prints a summary and the report paths.",
-    )
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder (default runs/demo)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, same code path (what the tests run)")
-    p.add_argument("--study", action="append", choices=("synth", "tweets"), help="run only this study (repeatable)")
-    p.set_defaults(func=run)
+def demo(
+    out: Path = Path("runs/demo"),
+    quick: bool = False,
+    study: list[Literal["synth", "tweets"]] | Literal["synth", "tweets"] | None = None,
+) -> int:
+    """Run the demo experiment on the embedded synthetic market and real tweets x S&P 500.
 
+    The same as newsalpha run --config configs/experiments/demo.yaml: synth -> pairs -> baselines -> fit ->
+    export -> predict -> evaluate -> experiment report for each study, stages reused when unchanged; prints the
+    summary and the report paths.
 
-def run(args: argparse.Namespace) -> int:
+    Parameters
+    ----------
+    out : Path
+        Experiment folder.
+    quick : bool
+        Tiny sizes, same code path (what the tests run).
+    study : str or list of str, optional
+        Run only this study, or these (default both): synth, tweets.
+    """
     from newsalpha.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, studies=args.study or ("synth", "tweets"))
+    studies = [study] if isinstance(study, str) else study
+    run_demo(out, quick=quick, studies=studies or ("synth", "tweets"))
     return 0

@@ -1,10 +1,14 @@
 """``newsalpha backtest | report | evaluate | baselines``: score saved predictions and write the report.
 
-- ``backtest --run DIR``: metrics.json and the evaluation tables (:func:`evaluation.run.run_backtest`).
+- ``backtest --run DIR``: metrics.json and the evaluation tables (:func:`evaluation.run_backtest`).
 - ``report --run DIR``: report.html, report.md, figures/ (:func:`evaluation.report.build_report`).
 - ``evaluate --run DIR``: both.
-- ``baselines --run DIR --pairs FILE --target COL``: baseline predictions under ``DIR/baselines``
+- ``baselines --run DIR [--pairs FILE] [--target COL]``: baseline predictions under ``DIR/baselines``
   (``--embedding`` adds the frozen-backbone embedding + ridge baseline, which loads torch).
+
+``--target`` is needed only when the predictions carry no label (they do when written by ``newsalpha predict``
+or :func:`data_pipelines.io.write_predictions`) and the run has no predictor metadata that records one. The
+options are checked by the functions called (:func:`evaluation.options.check_options`), not here.
 """
 
 from __future__ import annotations
@@ -13,15 +17,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from data_pipelines.errors import ConfigError
-
 log = logging.getLogger(__name__)
+
+TARGET_HELP = "label column, e.g. exret_h1 (default: the label the predictions or the predictor metadata carry)"
 
 
 def _add_backtest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, type=Path, help="run folder holding predictions.parquet")
     p.add_argument("--pairs", type=Path, default=None, help="pairs.parquet (default: DIR/pairs.parquet)")
-    p.add_argument("--target", default=None, help="label column, e.g. exret_h1 (default: inferred)")
+    p.add_argument("--target", default=None, help=TARGET_HELP)
     p.add_argument("--mode", choices=("auto", "cross_section", "time_series"), default="auto")
     p.add_argument("--n-quantiles", type=int, default=5)
     p.add_argument("--cost-bps", type=float, default=10.0, help="cost per side in basis points")
@@ -43,31 +47,17 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("baselines", help="fit the baselines and write DIR/baselines/*.parquet")
     p.add_argument("--run", required=True, type=Path, help="run folder (baselines go to DIR/baselines)")
     p.add_argument("--pairs", type=Path, default=None, help="pairs.parquet (default: DIR/pairs.parquet)")
-    p.add_argument("--target", required=True, help="label column, e.g. exret_h1")
+    p.add_argument("--target", default=None, help=TARGET_HELP)
     p.add_argument("--embedding", action="store_true", help="also the frozen-backbone embedding + ridge baseline")
     p.add_argument("--backbone", default=None, help="for --embedding: minilm (default), smollm2, or a model folder")
     p.set_defaults(func=baselines_cmd)
 
 
-def _check(args: argparse.Namespace) -> None:
-    problems = []
-    if args.n_quantiles < 2:
-        problems.append(f"--n-quantiles must be >= 2, not {args.n_quantiles}")
-    if args.cost_bps < 0:
-        problems.append(f"--cost-bps must be >= 0, not {args.cost_bps}")
-    if args.n_trials < 1:
-        problems.append(f"--n-trials must be >= 1, not {args.n_trials}")
-    if not 0 < args.level < 1:
-        problems.append(f"--level must lie in (0, 1), not {args.level}")
-    if problems:
-        raise ConfigError("; ".join(problems))
-
-
 def backtest_cmd(args: argparse.Namespace) -> int:
     """Run the backtest and print a one-line summary."""
-    from evaluation.run import run_backtest
+    from data_pipelines.contracts import RunLayout
+    from evaluation import run_backtest
 
-    _check(args)
     metrics = run_backtest(
         args.run,
         pairs=args.pairs,
@@ -78,7 +68,7 @@ def backtest_cmd(args: argparse.Namespace) -> int:
         n_trials=args.n_trials,
         level=args.level,
     )
-    print(f"{args.run / 'metrics.json'}: {metrics.get('verdict', '')}")
+    print(f"{RunLayout(args.run).metrics}: {metrics.get('verdict', '')}")
     return 0
 
 
@@ -97,19 +87,21 @@ def evaluate_cmd(args: argparse.Namespace) -> int:
 
 
 def baselines_cmd(args: argparse.Namespace) -> int:
-    """Fit the baselines on the pairs and write their predictions under ``DIR/baselines``."""
+    """Fit the baselines on the pairs and write their predictions (with their label) under ``DIR/baselines``."""
+    from data_pipelines.contracts import PAIRS_FILE, RunLayout
     from evaluation.baselines import read_pairs, run_baselines
+    from evaluation.inputs import read_metadata, resolve_label
 
-    pairs = read_pairs(args.pairs or args.run / "pairs.parquet")
+    layout = RunLayout(args.run)
+    label = resolve_label(layout.predictions, args.target, read_metadata(layout))
+    pairs = read_pairs(args.pairs or layout.root / PAIRS_FILE)
     backbone = None
     if args.embedding:  # check the backbone before any fitting
         from newsalpha.embedding_baseline import check_backbone, run_embedding_baseline
 
         backbone = check_backbone(args.backbone)
-    paths = run_baselines(pairs, args.target, args.run / "baselines")
+    paths = run_baselines(pairs, label, layout.baselines)
     if backbone is not None:
-        paths["embedding_ridge"] = run_embedding_baseline(
-            pairs, args.target, args.run / "baselines", model_path=backbone
-        )
-    print(f"baselines: {', '.join(sorted(paths))} -> {args.run / 'baselines'}")
+        paths["embedding_ridge"] = run_embedding_baseline(pairs, label, layout.baselines, model_path=backbone)
+    print(f"baselines: {', '.join(sorted(paths))} -> {layout.baselines}")
     return 0

@@ -2,31 +2,59 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Any
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "generation",
-        help="telemetry -> pairs -> child fine-tuned from the parent -> DM test -> promote or not",
-        description="Build pairs from what agents saw, fine-tune a child from the parent predictor, compare both "
-        "on the same held-out window and promote the child only when a Diebold-Mariano test says it is better.",
-    )
-    p.add_argument("--parent", required=True, type=Path, help="parent predictor folder (newsalpha export)")
-    p.add_argument("--telemetry", required=True, type=Path, help="telemetry store (SQLite file)")
-    p.add_argument("--config", required=True, type=Path, help="generation config (configs/generation/*.yaml)")
-    p.add_argument("--out", type=Path, default=None, help="run folder (default runs/generation/<timestamp>)")
-    p.set_defaults(func=run)
+def generation(
+    parent: Path,
+    telemetry: Path,
+    pairs: dict[str, Any],
+    fit: dict[str, Any],
+    target: str = "exret_h1",
+    level: float = 0.05,
+    registry: Path | None = None,
+    out: Path | None = None,
+    overwrite: bool = False,
+    config_file: Path | None = None,
+) -> int:
+    """Telemetry -> pairs -> child fine-tuned from the parent -> Diebold-Mariano test -> promote or not.
 
+    Build pairs from what agents saw, fine-tune a child from the parent predictor, compare both on the same
+    held-out window and promote the child only when a one-sided Diebold-Mariano test says it is better.
+    pairs, fit, target, level and registry usually come from --config configs/generation/NAME.yaml.
 
-def run(args: argparse.Namespace) -> int:
+    Parameters
+    ----------
+    parent : Path
+        Parent predictor folder (newsalpha export).
+    telemetry : Path
+        Telemetry store (SQLite file).
+    pairs : dict
+        Pairs config for the agents' news (prices, labels, splits; no news section).
+    fit : dict
+        Fit config of the child (model, data, trainer; backbone and data folder are filled in).
+    target : str
+        Label column the child is trained and compared on.
+    level : float
+        Significance level of the one-sided promotion test.
+    registry : Path, optional
+        Lineage registry (default lineage.json beside the telemetry).
+    out : Path, optional
+        Run folder (default runs/generation/<timestamp>).
+    overwrite : bool
+        Replace an earlier child run in --out.
+    """
     from datetime import UTC, datetime
 
-    from newsalpha.survival.generation import run_generation
+    from newsalpha.survival.generation import generation_spec, run_generation
 
-    out = args.out or Path("runs/generation") / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    res = run_generation(args.parent, args.telemetry, args.config, out)
+    spec = {"pairs": pairs, "fit": fit, "target": target, "level": level}
+    if registry is not None:
+        spec["registry"] = str(registry)
+    base = config_file.parent if config_file is not None else Path.cwd()
+    out = out or Path("runs/generation") / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    res = run_generation(parent, telemetry, generation_spec(spec, base=base), out, overwrite=overwrite)
     d = res.decision
     verdict = "PROMOTED" if d.promoted else "not promoted (parent stays champion)"
     print(f"generation {res.generation}: child {verdict}")

@@ -46,4 +46,10 @@ def format_summary(manifest: dict, folder: str) -> str:
         f"  splits: {splits}",
         f"  quarantined {sum(c['quarantined'].values())}: {reasons}",
     ]
+    missing = c.get("labels_missing") or {}
+    if missing:
+        shown = ", ".join(f"{k} {sum(v.values())} ({', '.join(v)})" for k, v in missing.items())
+        lines.append(f"  labels missing in kept pairs: {shown}")
+    if "default_label" in manifest:
+        lines.append(f"  default label: {manifest['default_label']['column']}")
     return "\n".join(lines)

@@ -7,11 +7,11 @@ worker that reads shared scores never pays for them.
 Wrapped here:
 
 - :class:`~newsalpha.predictor.NewsReturnPredictor` (``from_pretrained``) and ``read_metadata``;
-- ``NewsRegressor`` + ``save_predictor`` (an untuned backbone with a fresh head, saved as a predictor folder);
+- ``NewsRegressor`` + :func:`~newsalpha.artifact.write_predictor` (an untuned backbone, fresh head, as a predictor);
 - :class:`~newsalpha.survival.fitness.TradingFitness` (``score`` and its daily returns, ``daily_``);
 - :class:`~newsalpha.survival.telemetry.Telemetry`;
 - :func:`~newsalpha.survival.generation.run_generation` and :class:`~newsalpha.survival.generation.LineageRegistry`;
-- :func:`evaluation.stats.deflated_sharpe`.
+- :func:`evaluation.sharpe.deflated_sharpe`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pandas as pd
 
 from data_pipelines.contracts import Label
 from data_pipelines.io import write_json_atomic
-from evaluation.stats import deflated_sharpe
+from evaluation.sharpe import deflated_sharpe
 from newsalpha.survival.fitness import INITIAL_EQUITY, FitnessRecord, TradingFitness
 from newsalpha.survival.generation import LineageRegistry
 from newsalpha.survival.telemetry import Telemetry
@@ -45,7 +45,7 @@ def load_predictor(path: str | Path, batch_size: int = 32) -> Any:
 
 def predictor_metadata(path: str | Path) -> dict[str, Any]:
     """``newsalpha.json`` of a predictor folder (raises ``CheckpointError`` when it is not one)."""
-    from newsalpha.predictor import read_metadata
+    from newsalpha.artifact import read_metadata
 
     return read_metadata(path)
 
@@ -67,7 +67,7 @@ def save_untuned_predictor(
     """
     import torch
 
-    from newsalpha.export import save_predictor
+    from newsalpha.artifact import write_predictor
     from newsalpha.train.backbones import pretraining_cutoff
     from newsalpha.train.model import NewsRegressor
 
@@ -85,7 +85,7 @@ def save_untuned_predictor(
         "pooling": pooling,
         "finetune": None,
         "lora": None,
-        "label": label.column,
+        "label": label.to_dict(),
         "label_kind": label.kind,
         "horizon": label.horizon,
         "target_mean": 0.0,
@@ -99,7 +99,7 @@ def save_untuned_predictor(
         "untuned": True,
         "seed": seed,
     }
-    return save_predictor(module.backbone, module.tokenizer, module.head, metadata, out)
+    return write_predictor(module.backbone, module.tokenizer, module.head, metadata, out)
 
 
 # -- fitness and telemetry ------------------------------------------------------------------------------------

@@ -106,6 +106,11 @@ class TradingFitness:
         return np.where(pos >= 0, 2 * pos + kind, -1)
 
     def _validate(self, actions: pd.DataFrame) -> pd.DataFrame:
+        if not isinstance(actions, pd.DataFrame):
+            raise DataContractError(
+                f"actions must be a DataFrame with columns decided_at, ticker, weight, got {type(actions).__name__} "
+                "(pass pd.DataFrame(records) for a list of dicts)"
+            )
         require_columns(actions, ("decided_at", "ticker", "weight"), what="actions")
         acts = actions.reset_index(drop=True).copy()
         try:
@@ -118,8 +123,9 @@ class TradingFitness:
         unknown = sorted(set(acts["ticker"]) - set(self.tickers_))
         if unknown:
             raise DataContractError(f"unknown ticker(s) {', '.join(map(str, unknown[:5]))}", column="ticker")
-        if not np.isfinite(acts["weight"].astype(float)).all():
-            bad = int(np.flatnonzero(~np.isfinite(acts["weight"].astype(float)))[0])
+        weights = pd.to_numeric(acts["weight"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if not np.isfinite(weights).all():
+            bad = int(np.flatnonzero(~np.isfinite(weights))[0])
             raise DataContractError("weight is not a finite number", row=bad, column="weight")
         return acts
 

@@ -4,7 +4,7 @@
 
 1. the news the agents read (from :class:`~newsalpha.survival.telemetry.Telemetry`) is written as a news file and
    turned into (article, realised return) pairs by the ordinary pair builder;
-2. a child is fine-tuned with ``newsalpha fit``, starting from the parent predictor's merged backbone and head;
+2. a child is fine-tuned with :func:`newsalpha.fit`, starting from the parent predictor's merged backbone and head;
 3. parent and child predict the same held-out test window; a one-sided Diebold-Mariano test on squared errors
    (articles averaged per session, HAC variance) decides whether the child is better at ``level``;
 4. the child is promoted only then, and the lineage registry records the generation either way.
@@ -114,7 +114,7 @@ class GenerationResult:
 
 
 def load_generation_config(path: str | Path) -> dict[str, Any]:
-    """Read a generation config; unknown keys and missing sections are one :class:`ConfigError`."""
+    """Read a generation config file (``configs/generation/*.yaml``); see :func:`generation_spec`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: generation config not found")
@@ -122,15 +122,34 @@ def load_generation_config(path: str | Path) -> dict[str, Any]:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())[:200]})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a generation config is a mapping of {', '.join(sorted(CONFIG_KEYS))}")
+    return generation_spec(cfg, base=path.parent, where=str(path))
+
+
+def generation_spec(cfg: dict[str, Any], base: str | Path | None = None, where: str = "generation") -> dict[str, Any]:
+    """Check a generation config (all problems in one :class:`ConfigError`); resolve a relative prices path.
+
+    Keys: ``pairs`` (a pairs config without ``news``), ``fit`` (a fit config without the data folder and the
+    run folder), ``target`` (default ``exret_h1``), ``level`` (default 0.05), ``registry`` (default
+    ``lineage.json`` beside the telemetry). A relative ``pairs.prices.path`` is read from ``base``.
+    """
+    cfg = {k: v for k, v in cfg.items() if v is not None}
     problems = [f"unknown key '{k}'" for k in cfg if k not in CONFIG_KEYS]
     problems += [f"missing section '{k}'" for k in ("pairs", "fit") if not isinstance(cfg.get(k), dict)]
-    if not 0 < float(cfg.get("level", 0.05)) < 1:
+    try:
+        level_ok = 0 < float(cfg.get("level", 0.05)) < 1
+    except (TypeError, ValueError):
+        level_ok = False
+    if not level_ok:
         problems.append("level must be in (0, 1)")
     if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
-    prices = cfg["pairs"].get("prices", {})
-    if prices.get("kind") == "file" and not Path(prices["path"]).is_absolute():
-        prices["path"] = str((path.parent / prices["path"]).resolve())
+        raise ConfigError(f"{where}: " + "; ".join(problems))
+    cfg = {**cfg, "pairs": dict(cfg["pairs"])}
+    prices = dict(cfg["pairs"].get("prices") or {})
+    if prices.get("kind") == "file" and base is not None and not Path(prices["path"]).is_absolute():
+        prices["path"] = str((Path(base) / prices["path"]).resolve())
+        cfg["pairs"]["prices"] = prices
     return cfg
 
 
@@ -153,35 +172,40 @@ def _pairs_from_telemetry(telemetry: Path, cfg: dict[str, Any], out: Path) -> Pa
     return folder
 
 
-def _fit_child(parent: Path, pairs: Path, cfg: dict[str, Any], out: Path) -> Path:
-    from newsalpha.cli import main as cli_main
+def _fit_child(parent: Path, pairs: Path, cfg: dict[str, Any], out: Path, overwrite: bool) -> Path:
+    """Fine-tune the child from the parent's merged backbone and head; returns its run folder."""
+    from newsalpha.train.fit import fit
 
-    fit = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg["fit"].items()}
-    fit["model"] = {**fit.get("model", {}), "backbone": str(parent), "init_head": str(parent)}
-    fit["data"] = {**fit.get("data", {}), "pairs_dir": str(pairs), "target": cfg.get("target", "exret_h1")}
-    fit["trainer"] = {**fit.get("trainer", {}), "default_root_dir": str(out / "fit")}
-    write_text_atomic(yaml.safe_dump(fit, sort_keys=False), out / "fit.yaml")
-    code = cli_main(["fit", "--config", str(out / "fit.yaml")])
-    if code:
-        raise ConfigError(f"fine-tuning the child failed (exit {code}); see {out / 'fit.yaml'}")
-    best = sorted((out / "fit" / "checkpoints").glob("best-*.ckpt"))
-    if not best:
-        raise ConfigError(f"fine-tuning wrote no best checkpoint under {out / 'fit' / 'checkpoints'}")
-    return best[-1]
+    fit_cfg = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg["fit"].items()}
+    fit_cfg["model"] = {**fit_cfg.get("model", {}), "backbone": str(parent), "init_head": str(parent)}
+    fit_cfg["data"] = {**fit_cfg.get("data", {}), "pairs_dir": str(pairs), "target": cfg.get("target", "exret_h1")}
+    fit_cfg["trainer"] = {**fit_cfg.get("trainer", {}), "default_root_dir": str(out / "fit")}
+    return fit(fit_cfg, overwrite=overwrite).run_dir
 
 
-def run_generation(parent: str | Path, telemetry: str | Path, config: str | Path, out: str | Path) -> GenerationResult:
-    """Build pairs from telemetry, fine-tune a child from ``parent``, compare, promote, record lineage."""
-    from newsalpha.export import export_predictor
+def run_generation(
+    parent: str | Path,
+    telemetry: str | Path,
+    config: str | Path | dict[str, Any],
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+) -> GenerationResult:
+    """Build pairs from telemetry, fine-tune a child from ``parent``, compare, promote, record lineage.
+
+    ``config`` is a generation config file or its content (see :func:`generation_spec`; relative paths of a
+    mapping are read from the working directory). ``overwrite`` replaces an earlier child run in ``out``.
+    """
     from newsalpha.predictor import NewsReturnPredictor
+    from newsalpha.train.export import export
 
     parent, telemetry, out = Path(parent), Path(telemetry), Path(out)
     parent_model = NewsReturnPredictor.from_pretrained(parent)  # fails early on a bad parent
-    cfg = load_generation_config(config)
+    cfg = generation_spec(config, base=Path.cwd()) if isinstance(config, dict) else load_generation_config(config)
     registry = LineageRegistry(cfg.get("registry") or telemetry.parent / "lineage.json")
     generation = registry.next_generation()
     pairs_dir = _pairs_from_telemetry(telemetry, cfg, out)
-    child_dir = export_predictor(_fit_child(parent, pairs_dir, cfg, out), out / "child")
+    child_dir = export(_fit_child(parent, pairs_dir, cfg, out, overwrite), out / "child")
     pairs = pd.read_parquet(pairs_dir / PAIRS_FILE)
     target = cfg.get("target", "exret_h1")
     test = pairs[(pairs["split"] == "test") & pairs[target].notna()].reset_index(drop=True)

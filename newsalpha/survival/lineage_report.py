@@ -24,13 +24,14 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from data_pipelines.errors import DataContractError  # noqa: E402
 from data_pipelines.io import write_bytes_atomic, write_parquet_atomic, write_text_atomic  # noqa: E402
-from evaluation.plots import DPI, SIZE  # noqa: E402
-from evaluation.report import fmt  # noqa: E402
+from evaluation.plots import SIZE  # noqa: E402
+from evaluation.report_format import num as fmt  # noqa: E402
 from newsalpha.survival import api  # noqa: E402
 from newsalpha.survival.lineage import lineage_tables  # noqa: E402
 from newsalpha.survival.records import read_run_tables, read_summaries  # noqa: E402
 
 log = logging.getLogger(__name__)
+DPI = 144  # PNG resolution of the lineage figures (2x a 72-dpi screen)
 
 TEMPLATES = Path(__file__).parent / "templates"
 ROLE_COLORS = {"population": "#d62728", "control": "#7f7f7f"}

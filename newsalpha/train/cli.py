@@ -1,4 +1,4 @@
-"""``newsalpha fit | validate | test | predict``: LightningCLI over :class:`NewsRegressor` and :class:`PairsDataModule`.
+"""``newsalpha fit | validate | test``: LightningCLI over :class:`NewsRegressor` and :class:`PairsDataModule`.
 
 Everything tunable is an ``__init__`` argument of the model, the DataModule, the Trainer or the callbacks
 below, so a YAML file (``configs/fit/*.yaml``) and dotted overrides (``--model.lr 1e-4``) set it. On top of
@@ -8,97 +8,67 @@ plain LightningCLI this adds:
 - ``model.backbone`` linked into ``data.tokenizer`` so both use the same tokenizer;
 - a CSV logger in the run folder (``trainer.default_root_dir``) unless a logger is configured;
 - ``ModelCheckpoint`` (``checkpoint.*``): the best by ``val_mse`` and ``last``, in ``<run>/checkpoints``;
-- the resolved config saved as ``<run>/config.yaml`` (``config_<subcommand>.yaml`` for the others);
-- ``predict`` writes ``<run>/predictions.parquet`` (``prediction_writer.*``);
-- a config mistake (unknown key, bad type) ends in one line naming the key and exit code 2.
+- the resolved config saved as ``<run>/config.yaml`` (``config_<subcommand>.yaml`` for the others), and after a
+  fit ``<run>/fit.json`` naming the checkpoint the recipe selected (the best by the monitored metric, else the
+  last) and its validation metrics;
+- a fit into a folder that already holds a run is refused unless ``--overwrite`` (which removes that run's
+  files first) or ``--ckpt_path`` resumes that run;
+- every ``--ckpt_path`` (``last`` and ``best`` included) is read through the weights-only loader of
+  :mod:`newsalpha.train.checkpoint`, and a resumed fit restores the RNG states (:mod:`newsalpha.train.resume`);
+- a config mistake (unknown key, bad type, a YAML syntax error) ends in one line naming it and exit code 2.
+
+Predictions come from the exported predictor (``newsalpha predict``, :mod:`newsalpha.predict`), not from here.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
+import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from data_pipelines.contracts import PREDICTION_COLUMNS, PREDICTIONS_FILE
+from data_pipelines.contracts import RunLayout
 from data_pipelines.errors import ConfigError
-from data_pipelines.io import write_parquet_atomic, write_text_atomic
+from data_pipelines.io import write_json_atomic, write_text_atomic
+from newsalpha import artifact
+from newsalpha.train.callbacks import EpochLog, QuietModelSummary
+from newsalpha.train.checkpoint import load_checkpoint, relative_to_run, resolve_ckpt_path, run_of
 from newsalpha.train.data import PairsDataModule
-from newsalpha.train.model import NewsRegressor
+from newsalpha.train.model import CHECKPOINT_KEY, NewsRegressor
+from newsalpha.train.resume import ExactResume
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
-
-
-class PredictionsWriter(BasePredictionWriter):
-    """Write every prediction of ``predict`` to one Parquet file (``predictions.parquet`` by default).
-
-    Parameters
-    ----------
-    output : str, optional
-        Where to write; default ``<trainer.default_root_dir>/predictions.parquet``.
-    """
-
-    def __init__(self, output: str | None = None) -> None:
-        super().__init__(write_interval="epoch")
-        self.output = output
-
-    def write_on_epoch_end(
-        self, trainer: Trainer, pl_module: LightningModule, predictions: Sequence[Any], batch_indices: Any
-    ) -> None:
-        rows = _predictions_frame(predictions)
-        if trainer.world_size > 1:
-            import torch.distributed as dist
-
-            gathered: list[Any] = [None] * trainer.world_size
-            dist.all_gather_object(gathered, rows)
-            # DistributedSampler pads the last shard with repeats: keep each row once.
-            rows = pd.concat(gathered, ignore_index=True).drop_duplicates(["article_id", "ticker", "split"])
-        if trainer.is_global_zero:
-            path = Path(self.output or Path(trainer.default_root_dir) / PREDICTIONS_FILE)
-            write_parquet_atomic(rows, path)
-            log.info("wrote %d predictions to %s", len(rows), path)
-
-
-def _predictions_frame(predictions: Sequence[Any]) -> pd.DataFrame:
-    """Flatten predict_step outputs (one list per dataloader, or one list) into the predictions contract."""
-    batches = [b for group in predictions for b in (group if isinstance(group, list) else [group])]
-    if not batches:
-        return pd.DataFrame({c: [] for c in PREDICTION_COLUMNS})
-    frame = pd.DataFrame(
-        {
-            "article_id": [a for b in batches for a in b["article_id"]],
-            "ticker": [t for b in batches for t in b["ticker"]],
-            "session": pd.to_datetime([s for b in batches for s in b["session"]]),
-            "split": [s for b in batches for s in b["split"]],
-            "prediction": np.concatenate([np.asarray(b["prediction"], dtype=np.float64) for b in batches]),
-            "target": np.concatenate([np.asarray(b["target"], dtype=np.float64) for b in batches]),
-        }
-    )
-    return frame[list(PREDICTION_COLUMNS)]
+SUBCOMMANDS = ("fit", "validate", "test")
+NOT_IN_CONFIG = {"overwrite": False, "ckpt_path": None}  # per invocation, never replayed from a saved config
 
 
 class RunFolderConfig(SaveConfigCallback):
-    """Save the resolved config into the run folder (``trainer.default_root_dir``), atomically, on rank zero."""
+    """Save the resolved config into the run folder (``trainer.default_root_dir``), atomically, on rank zero.
+
+    ``--overwrite`` and ``--ckpt_path`` are dropped: rerunning a saved config never silently replaces or resumes.
+    """
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         stage = str(getattr(stage, "value", stage))  # Lightning passes a TrainerFn (a str enum)
         name = "config.yaml" if stage == "fit" else f"config_{stage}.yaml"
-        text = self.parser.dump(self.config, skip_none=False)
+        config = self.config.clone()
+        for key, value in NOT_IN_CONFIG.items():
+            if key in config:
+                config[key] = value
+        text = self.parser.dump(config, skip_none=False)
         write_text_atomic(text, Path(trainer.default_root_dir) / name)
 
 
 class BestAndLastCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` whose ``last.ckpt`` is always the latest state.
+    """``ModelCheckpoint`` whose ``last.ckpt`` is always the latest state, and which remembers each file's metrics.
 
     Since Lightning 2.6 an end-of-epoch save refreshes ``last`` only when a top-k checkpoint was written, so
     after an epoch that did not improve ``val_mse`` ``last`` would lag behind and ``--ckpt_path last`` would
@@ -115,6 +85,11 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         if self._should_save_on_train_epoch_end(trainer):
             self._refresh_last(trainer)
 
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        validation = getattr(trainer.lightning_module, "_last_val", None)
+        self.saved_validation = {**getattr(self, "saved_validation", {}), str(filepath): validation}
+
     def _refresh_last(self, trainer: Trainer) -> None:
         if not self.save_last or trainer.sanity_checking or trainer.state.fn != "fit" or trainer.fast_dev_run:
             return
@@ -126,8 +101,18 @@ def _checkpoint_dir(root: str | None) -> str:
     return os.path.join(root or ".", "checkpoints")
 
 
+def _launching_process() -> bool:
+    """True in the process a user started (rank 0 of torchrun, or the one that launches Lightning's workers)."""
+    return all(int(os.environ.get(k, "0") or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
 class NewsalphaCLI(LightningCLI):
-    """LightningCLI with the links, callbacks, logger and error handling newsalpha needs."""
+    """LightningCLI with the links, callbacks, logger, run-folder rules and error handling newsalpha needs."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """fit, validate and test; ``weights_only`` is not an option (every load is weights-only)."""
+        return {k: v | {"weights_only"} for k, v in LightningCLI.subcommands().items() if k in SUBCOMMANDS}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
@@ -138,34 +123,66 @@ class NewsalphaCLI(LightningCLI):
                 "checkpoint.save_top_k": 1,
                 "checkpoint.save_last": True,
                 "checkpoint.filename": "best-{epoch}-{step}",
+                "checkpoint.enable_version_counter": False,
             }
         )
         parser.link_arguments("trainer.default_root_dir", "checkpoint.dirpath", compute_fn=_checkpoint_dir)
-        parser.add_lightning_class_args(PredictionsWriter, "prediction_writer")
         parser.link_arguments("model.backbone", "data.tokenizer")
         parser.link_arguments("model.trust_remote_code", "data.trust_remote_code")
         parser.link_arguments("data.target_stats", "model.target_stats", apply_on="instantiate")
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="fit: replace the run already in trainer.default_root_dir (its checkpoints, logs, predictor, "
+            "predictions, report) instead of refusing",
+        )
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         """Parse ``args`` (``newsalpha`` passes them explicitly; no warning about ``sys.argv``)."""
         self.config = parser.parse_args(args)
 
     def _parse_ckpt_path(self) -> None:
-        """Use the checkpoint's hyperparameters except the linked ones (the checkpoint's buffers restore them)."""
-        ckpt_path = self.config.get("subcommand") and self.config[self.config.subcommand].get("ckpt_path")
-        if not ckpt_path or not Path(ckpt_path).is_file():
+        """Resolve ``--ckpt_path`` (``last``/``best`` in the run folder) through the safe loader, and use the
+        checkpoint's hyperparameters except the linked ones (the checkpoint's buffers restore those)."""
+        sub = self.config.get("subcommand")
+        ckpt_path = sub and self.config[sub].get("ckpt_path")
+        if not ckpt_path:
             return
-        import torch
-
-        try:
-            hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
-        except Exception as err:  # a truncated or foreign file
-            from data_pipelines.errors import CheckpointError
-
-            raise CheckpointError(f"{ckpt_path}: not a readable Lightning checkpoint ({type(err).__name__})") from err
+        path = resolve_ckpt_path(ckpt_path, self.config[sub].trainer.default_root_dir or ".")
+        hparams = dict(load_checkpoint(path)["hyper_parameters"])
+        self.config[f"{sub}.ckpt_path"] = str(path)
         hparams = {k: v for k, v in hparams.items() if k not in ("target_stats", "_instantiator", "_class_path")}
         if hparams:
-            self.config = self.parser.parse_object({self.config.subcommand: {"model": hparams}}, self.config)
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+
+    def before_instantiate_classes(self) -> None:
+        """Refuse to fit into a folder that holds another run, unless ``--overwrite`` (then clear it first)."""
+        if self.subcommand != "fit" or not _launching_process():
+            return
+        cfg = self.config["fit"]
+        root = Path(cfg.trainer.default_root_dir or ".")
+        resuming = cfg.get("ckpt_path") and run_of(cfg.ckpt_path) == root.resolve()
+        if resuming:
+            return
+        found = existing_run(root)
+        if found and not cfg.get("overwrite"):
+            raise ConfigError(
+                f"{root} already holds a run ({found}): pass --overwrite to replace it, --ckpt_path last to "
+                "resume it, or choose another --trainer.default_root_dir"
+            )
+        if found:
+            clear_run(root)
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        kwargs["weights_only"] = True  # even under TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1
+        return kwargs
+
+    def after_fit(self) -> None:
+        """Write ``fit.json``: the checkpoint the recipe selected and its validation metrics."""
+        if self.trainer.is_global_zero and self.trainer.state.status == "finished":
+            write_fit_record(self.trainer)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """A CSV logger in the run folder unless the config names a logger (or ``logger: false``)."""
@@ -174,19 +191,78 @@ class NewsalphaCLI(LightningCLI):
             from lightning.pytorch.loggers import CSVLogger
 
             kwargs["logger"] = CSVLogger(save_dir=trainer_cfg.get("default_root_dir") or ".", name="logs")
+        if trainer_cfg.get("enable_progress_bar") is None and not sys.stderr.isatty():
+            kwargs["enable_progress_bar"] = False  # a log file gets EpochLog's one line per epoch instead
         return super().instantiate_trainer(**kwargs)
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
+        """Every fit also gets :class:`ExactResume`, :class:`EpochLog` and the FLOPs-free model summary."""
+        extra: list[Any] = [ExactResume(), EpochLog()]
+        if config.get("enable_model_summary") is not False:
+            extra.append(QuietModelSummary())
+        return super()._instantiate_trainer(config, [*callbacks, *extra])
 
-def _one_line(message: str) -> str:
-    """A jsonargparse error as one line: it already names the key ('does not accept option model.lorra',
-    'unrecognized arguments: --model.foo', 'Parser key "model.lr": Expected a float'); drop nested detail."""
-    text = " ".join(str(message).split()) or "invalid arguments"
-    text = re.sub(r"^error: ", "", text)
-    return text if len(text) <= 300 else text[:297] + "..."
+
+# -- the run folder -----------------------------------------------------------------------------------------------
 
 
-def run_lightning_cli(argv: Sequence[str]) -> None:
-    """Run ``newsalpha fit|validate|test|predict`` with ``argv`` (without the program name).
+def existing_run(root: Path) -> str | None:
+    """What shows ``root`` already holds a run (a config, a fit record, a checkpoint), or None."""
+    layout = RunLayout(root)
+    for path in (layout.fit_record, layout.config):
+        if path.is_file():
+            return path.name
+    if layout.checkpoints.is_dir() and any(layout.checkpoints.glob("*.ckpt")):
+        return f"{layout.checkpoints.name}/"
+    return None
+
+
+def clear_run(root: Path) -> None:
+    """Remove every file of an earlier run (RunLayout's names only: nothing else in the folder is touched)."""
+    layout = RunLayout(root)
+    names = ("fit_record", "config", "checkpoints", "logs", "predictor", "predictions", "baselines", "quarantine")
+    names += ("metrics", "evaluation", "report_html", "report_md", "figures")
+    for name in names:
+        path = getattr(layout, name)
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    for path in root.glob("config_*.yaml"):
+        path.unlink()
+    log.info("removed the earlier run in %s (--overwrite)", root)
+
+
+def write_fit_record(trainer: Trainer) -> Path:
+    """``<run>/fit.json``: the selected checkpoint (best by the monitored metric, else last), best, last, metrics."""
+    root = Path(trainer.default_root_dir)
+    callback = trainer.checkpoint_callback
+    best = getattr(callback, "best_model_path", "") or None
+    last = getattr(callback, "last_model_path", "") or None
+    monitor = getattr(callback, "monitor", None)
+    selected = best if monitor and best else (last or best)
+    if selected is None:
+        raise ConfigError(f"{root}: the fit wrote no checkpoint (enable checkpoint.save_last or a monitor)")
+    saved = getattr(callback, "saved_validation", {})  # what each file stores, remembered when it was written
+    metrics = (
+        saved[str(selected)] if str(selected) in saved else load_checkpoint(selected)[CHECKPOINT_KEY]["validation"]
+    )
+    record = {
+        "selected": relative_to_run(selected, root),
+        "selection": {"monitor": str(monitor), "mode": str(callback.mode)} if monitor else None,
+        "best": relative_to_run(best, root),
+        "last": relative_to_run(last, root),
+        "validation": metrics,
+        "epochs": int(trainer.current_epoch),
+        "global_step": int(trainer.global_step),
+        "config": RunLayout(root).config.name,
+        "finished_at": artifact.now_iso(),
+    }
+    return write_json_atomic(record, RunLayout(root).fit_record)
+
+
+def run_lightning_cli(argv: Sequence[str]) -> NewsalphaCLI:
+    """Run ``newsalpha fit|validate|test`` with ``argv`` (without the program name); returns the finished CLI.
 
     Raises
     ------
@@ -197,11 +273,15 @@ def run_lightning_cli(argv: Sequence[str]) -> None:
     """
     from jsonargparse import ArgumentError
 
+    from newsalpha.cli import one_line
+    from newsalpha.quiet import silence_library_noise
+
+    silence_library_noise()
     argv = list(argv)
-    parser_kwargs: dict[str, Any] = {"exit_on_error": False}
-    parser_kwargs.update({sub: {"exit_on_error": False} for sub in SUBCOMMANDS})
+    strict = {"exit_on_error": False, "allow_abbrev": False}  # --trainer.max_epoch is not --trainer.max_epochs
+    parser_kwargs: dict[str, Any] = {**strict, **{sub: dict(strict) for sub in SUBCOMMANDS}}
     try:
-        NewsalphaCLI(
+        return NewsalphaCLI(
             NewsRegressor,
             PairsDataModule,
             args=argv,
@@ -213,4 +293,4 @@ def run_lightning_cli(argv: Sequence[str]) -> None:
             auto_configure_optimizers=False,
         )
     except ArgumentError as err:
-        raise ConfigError(_one_line(str(err))) from None
+        raise ConfigError(one_line(str(err))) from None

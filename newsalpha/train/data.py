@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import string
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,43 +21,14 @@ import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
-from data_pipelines.contracts import PAIRS_FILE, QUARANTINE_COLUMNS, QUARANTINE_FILE, SPLITS, require_columns
+from data_pipelines.contracts import PAIRS_FILE, QUARANTINE_FILE, as_quarantine, require_columns
 from data_pipelines.errors import ConfigError, DataContractError
 from data_pipelines.io import hash_file, write_parquet_atomic
+from newsalpha.text import TextEncoder, validate_template
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_FIELDS = ("text", "ticker")  # the only fields a template may use: never a date
 META_COLUMNS = ("article_id", "ticker", "session", "split")
-
-
-def validate_template(template: str) -> list[str]:
-    """Check a text template and return the fields it uses.
-
-    Parameters
-    ----------
-    template : str
-        A ``str.format`` template such as ``"{ticker}: {text}"``; it must use ``{text}`` and may use
-        ``{ticker}``. Dates (``published_at``, ``session``, ...) are refused: the model must not read
-        the calendar, or it learns the period instead of the news.
-
-    Raises
-    ------
-    ConfigError
-        The template is malformed, lacks ``{text}`` or uses another field.
-    """
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-    except ValueError as err:
-        raise ConfigError(f"data.template '{template}' is not a valid format string: {err}") from err
-    bad = [f for f in fields if f not in TEMPLATE_FIELDS]
-    if bad:
-        raise ConfigError(
-            f"data.template may only use {{text}} and {{ticker}} (never a date), got {{{bad[0]}}} in '{template}'"
-        )
-    if "text" not in fields:
-        raise ConfigError(f"data.template must contain {{text}}, got '{template}'")
-    return fields
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> list[int]:
@@ -197,34 +167,20 @@ class TokenizedPairs(Dataset):
 
 
 class PadCollator:
-    """Pad a list of items to the longest in the batch (right padding) and attach the metadata."""
+    """Pad a list of items to the longest in the batch with the text encoder (right padding)."""
 
-    def __init__(self, pad_token_id: int, meta: pd.DataFrame) -> None:
-        self.pad_token_id = pad_token_id
-        self.meta = meta
+    def __init__(self, encoder: TextEncoder) -> None:
+        self.encoder = encoder
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        width = max(len(it["input_ids"]) for it in items)
-        ids = np.full((len(items), width), self.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(items), width), dtype=np.int64)
-        for row, it in enumerate(items):
-            ids[row, : len(it["input_ids"])] = it["input_ids"]
-            mask[row, : len(it["input_ids"])] = 1
-        index = [it["index"] for it in items]
-        meta = self.meta.iloc[index]
-        return {
-            "input_ids": torch.from_numpy(ids),
-            "attention_mask": torch.from_numpy(mask),
-            "target": torch.tensor(np.array([it["target"] for it in items], dtype=np.float32)),
-            "article_id": meta["article_id"].astype(str).tolist(),
-            "ticker": meta["ticker"].astype(str).tolist(),
-            "session": meta["session"].tolist(),
-            "split": meta["split"].astype(str).tolist(),
-        }
+        batch = self.encoder.pad([it["input_ids"] for it in items])
+        batch["target"] = torch.tensor(np.array([it["target"] for it in items], dtype=np.float32))
+        batch["index"] = torch.tensor([it["index"] for it in items], dtype=torch.int64)
+        return batch
 
 
 class PairsDataModule(pl.LightningDataModule):
-    """Training, validation, test and prediction batches from a pairs run folder.
+    """Training, validation and test batches from a pairs run folder.
 
     Parameters
     ----------
@@ -239,17 +195,16 @@ class PairsDataModule(pl.LightningDataModule):
     batch_size : int
         Training batch size per device.
     eval_batch_size : int, optional
-        Batch size for validation, test and predict (default ``2 * batch_size``).
+        Batch size for validation and test (default ``2 * batch_size``).
     template : str
-        How a pair becomes text: ``"{text}"`` or e.g. ``"{ticker}: {text}"``; never a date.
+        How a pair becomes text: ``"{text}"`` or e.g. ``"{ticker}: {text}"``; never a date
+        (:func:`newsalpha.text.validate_template`).
     group_by_length : bool
         Sort within chunks by length so batches carry little padding.
     chunk_batches : int
         Batches per length-sorting chunk in training (larger: less padding, less randomness).
     shuffle : bool
         Shuffle the training data each epoch.
-    predict_splits : list of str
-        Splits ``predict`` scores.
     num_workers : int
     seed : int
     trust_remote_code : bool
@@ -267,7 +222,6 @@ class PairsDataModule(pl.LightningDataModule):
         group_by_length: bool = True,
         chunk_batches: int = 50,
         shuffle: bool = True,
-        predict_splits: list[str] | None = None,
         num_workers: int = 0,
         seed: int = 42,
         trust_remote_code: bool = False,
@@ -275,10 +229,6 @@ class PairsDataModule(pl.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         self.template_fields = validate_template(template)
-        self.predict_splits = list(predict_splits or ["test"])
-        bad = [s for s in self.predict_splits if s not in SPLITS]
-        if bad:
-            raise ConfigError(f"data.predict_splits: unknown split '{bad[0]}' (use {', '.join(SPLITS)})")
         if batch_size < 1 or max_length < 2:
             raise ConfigError(f"data.batch_size must be >= 1 and data.max_length >= 2, got {batch_size}, {max_length}")
         self.pairs_file = self._pairs_path(pairs_dir)
@@ -314,15 +264,17 @@ class PairsDataModule(pl.LightningDataModule):
         text_bad = frame["text"].isna() | (frame["text"].astype(str).str.strip() == "")
         reasons[text_bad & (reasons == "")] = "empty text"
         bad = reasons != ""
-        quarantine = pd.DataFrame(
-            {
-                "source_row": frame.index[bad].astype(np.int64),
-                "article_id": frame.loc[bad, "article_id"].astype(str),
-                "ticker": frame.loc[bad, "ticker"].astype(str),
-                "reason": reasons[bad].astype(str),
-                "detail": "split " + frame.loc[bad, "split"].astype(str),
-            },
-            columns=list(QUARANTINE_COLUMNS),
+        quarantine = as_quarantine(
+            pd.DataFrame(
+                {
+                    "article_id": frame.loc[bad, "article_id"].astype(str),
+                    "ticker": frame.loc[bad, "ticker"].astype(str),
+                    "session": frame.loc[bad, "session"],
+                    "reason": reasons[bad].astype(str),
+                    "detail": "split " + frame.loc[bad, "split"].astype(str),
+                }
+            ),
+            "fit",
         )
         if bad.any():
             log.warning("dropped %d of %d pairs: %s", int(bad.sum()), len(frame), reasons[bad].value_counts().to_dict())
@@ -383,28 +335,25 @@ class PairsDataModule(pl.LightningDataModule):
                 raise ConfigError(f"tokenizer of backbone '{name}' could not be loaded: {err}") from err
         return self._tokenizer
 
-    def render(self, frame: pd.DataFrame) -> list[str]:
-        """The texts the model reads: the template applied to each row."""
-        if self.hparams.template == "{text}":
-            return frame["text"].astype(str).tolist()
-        return [
-            self.hparams.template.format(text=t, ticker=k)
-            for t, k in zip(frame["text"].astype(str), frame["ticker"].astype(str), strict=True)
-        ]
+    @property
+    def encoder(self) -> TextEncoder:
+        """The text encoder the exported predictor will use too (template, truncation, padding)."""
+        if getattr(self, "_encoder", None) is None:
+            hp = self.hparams
+            self._encoder = TextEncoder(self.tokenizer, hp.template, hp.max_length, where="data.template")
+        return self._encoder
 
     def _tokenize_split(self, split: str) -> TokenizedPairs:
         part = self._split_frame(split)
-        enc = self.tokenizer(
-            self.render(part), truncation=True, max_length=self.hparams.max_length, add_special_tokens=True
-        )
+        ids = self.encoder.encode(part["text"].astype(str).tolist(), part["ticker"].tolist(), part.index)
         y = (part[self.hparams.target].to_numpy(np.float64) - self.target_stats["mean"]) / self.target_stats["std"]
-        return TokenizedPairs(enc["input_ids"], y, part[list(META_COLUMNS)])
+        return TokenizedPairs(ids, y, part[list(META_COLUMNS)])
 
     # -- Lightning hooks --------------------------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
         """Tokenise the splits the stage needs; an empty one is a :class:`DataContractError`."""
-        wanted = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"], "predict": self.predict_splits}
+        wanted = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}
         for split in wanted.get(stage or "fit", ["train", "val", "test"]):
             if split not in self.datasets:
                 self.datasets[split] = self._tokenize_split(split)
@@ -436,7 +385,7 @@ class PairsDataModule(pl.LightningDataModule):
         return DataLoader(
             dataset,
             batch_sampler=batch_sampler,
-            collate_fn=PadCollator(self.tokenizer.pad_token_id, dataset.meta),
+            collate_fn=PadCollator(self.encoder),
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
         )
@@ -449,10 +398,6 @@ class PairsDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.datasets["test"], train=False)
-
-    def predict_dataloader(self) -> DataLoader | list[DataLoader]:
-        loaders = [self._loader(self.datasets[s], train=False) for s in self.predict_splits]
-        return loaders[0] if len(loaders) == 1 else loaders
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in checkpoints: the target scaling, where the data came from, and the position in the epoch.

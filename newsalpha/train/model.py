@@ -18,10 +18,12 @@ import torch
 from torch import nn
 
 from data_pipelines.errors import ConfigError
+from newsalpha.pooling import pool
+from newsalpha.train.lora import LoraSpec, apply_lora
 
 log = logging.getLogger(__name__)
 
-LORA_DEFAULTS: dict[str, Any] = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1}
+CHECKPOINT_KEY = "newsalpha"  # what NewsRegressor.on_save_checkpoint adds to every checkpoint
 
 
 def regression_metrics(pred: np.ndarray, target: np.ndarray, train_mean: float) -> dict[str, float]:
@@ -76,9 +78,10 @@ class NewsRegressor(pl.LightningModule):
         How token states become one vector; ``last`` (last real token) for decoders.
     finetune : {"lora", "full", "frozen"}
         LoRA adapters (peft), all weights, or a frozen backbone (linear probe).
-    lora : dict, optional
-        Fields of ``peft.LoraConfig`` (``r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ...);
-        ``target_modules`` defaults to the architecture's query/value projections.
+    lora : LoraSpec, optional
+        LoRA settings (``r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ...; see
+        :class:`~newsalpha.train.lora.LoraSpec`); default ``LoraSpec()``, ``target_modules`` the architecture's
+        query/value projections. The hyperparameters record the settings that ran.
     head_dropout : float
         Dropout on the pooled vector before the head.
     loss : {"mse", "huber"}
@@ -109,7 +112,7 @@ class NewsRegressor(pl.LightningModule):
         backbone: str = "minilm",
         pooling: Literal["mean", "first", "last"] = "mean",
         finetune: Literal["lora", "full", "frozen"] = "lora",
-        lora: dict[str, Any] | None = None,
+        lora: LoraSpec | None = None,
         head_dropout: float = 0.1,
         loss: Literal["mse", "huber"] = "mse",
         huber_delta: float = 1.0,
@@ -123,46 +126,60 @@ class NewsRegressor(pl.LightningModule):
         target_stats: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
         _check_choices(pooling=pooling, finetune=finetune, loss=loss, schedule=schedule)
         from newsalpha.train.backbones import load_backbone
 
-        self.backbone, self.tokenizer = load_backbone(backbone, trust_remote_code=trust_remote_code)
-        self._apply_finetune_mode(finetune, lora)
+        model, tokenizer = load_backbone(backbone, trust_remote_code=trust_remote_code)
+        lora = self._build(model, tokenizer, dict(locals()), init_from_parent=True)
+        self.save_hyperparameters()  # after _build: ``lora`` is now the plain dict of the LoRA that runs
+
+    @classmethod
+    def from_backbone(cls, model: Any, tokenizer: Any, **hparams: Any) -> NewsRegressor:
+        """A module around an already built backbone (export rebuilds one from a checkpoint alone).
+
+        ``init_head`` is not applied: the caller loads a state dict over the head.
+        """
+        import inspect
+
+        defaults = {k: v.default for k, v in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+        unknown = sorted(set(hparams) - set(defaults))
+        if unknown:
+            raise ConfigError(f"not a NewsRegressor hyperparameter: {unknown[0]}")
+        values = {**defaults, **hparams}
+        _check_choices(**{k: values[k] for k in ("pooling", "finetune", "loss", "schedule")})
+        self = cls.__new__(cls)
+        pl.LightningModule.__init__(self)
+        values["lora"] = self._build(model, tokenizer, values, init_from_parent=False)
+        self.save_hyperparameters(values)
+        return self
+
+    def _build(self, model: Any, tokenizer: Any, hp: dict[str, Any], *, init_from_parent: bool) -> dict | None:
+        """Adapters, head and target scaling around ``model``; returns the LoRA settings that run (or None)."""
+        self.backbone, self.tokenizer = model, tokenizer
+        lora = self._apply_finetune_mode(hp["finetune"], hp["lora"])
         hidden = self.backbone.config.hidden_size
-        self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(hidden, 1))
+        self.head = nn.Sequential(nn.Dropout(hp["head_dropout"]), nn.Linear(hidden, 1))
         nn.init.normal_(self.head[1].weight, std=0.02)
         nn.init.zeros_(self.head[1].bias)
-        stats = target_stats or {"mean": 0.0, "std": 1.0}
+        stats = hp["target_stats"] or {"mean": 0.0, "std": 1.0}
         self.register_buffer("target_mean", torch.tensor(float(stats["mean"]), dtype=torch.float64))
         self.register_buffer("target_std", torch.tensor(float(stats["std"]), dtype=torch.float64))
-        if init_head:
-            self._init_head_from(init_head, float(stats["mean"]), float(stats["std"]))
+        if hp["init_head"] and init_from_parent:
+            self._init_head_from(hp["init_head"], float(stats["mean"]), float(stats["std"]))
         self._outputs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"val": [], "test": []}
+        self._last_val: dict[str, Any] | None = None
         self.train()  # from_pretrained leaves the backbone in eval mode (no dropout); Lightning keeps that state
+        return lora
 
-    def _apply_finetune_mode(self, finetune: str, lora: dict[str, Any] | None) -> None:
+    def _apply_finetune_mode(self, finetune: str, lora: LoraSpec | dict | None) -> dict | None:
         if finetune == "lora":
-            from peft import LoraConfig, TaskType, get_peft_model
-
-            from newsalpha.train.backbones import default_lora_targets
-
-            fields = {**LORA_DEFAULTS, **(lora or {})}
-            fields.setdefault("target_modules", None)
-            if not fields["target_modules"]:
-                fields["target_modules"] = default_lora_targets(self.backbone)
-            try:
-                config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **fields)
-            except TypeError as err:
-                raise ConfigError(f"model.lora: {err} (fields of peft.LoraConfig)") from err
-            try:
-                self.backbone = get_peft_model(self.backbone, config)
-            except ValueError as err:
-                raise ConfigError(f"model.lora.target_modules {fields['target_modules']}: {err}") from err
-        elif lora:
+            self.backbone, spec = apply_lora(self.backbone, LoraSpec.coerce(lora))
+            return spec.to_dict()
+        if lora:
             log.warning("model.lora is ignored because finetune is '%s'", finetune)
         if finetune == "frozen":
             self.backbone.requires_grad_(False)
+        return None
 
     def _init_head_from(self, folder: str, mean: float, std: float) -> None:
         """Copy a predictor's head, rescaled so that ``head(x) * std + mean`` equals the parent's prediction."""
@@ -171,11 +188,11 @@ class NewsRegressor(pl.LightningModule):
         from safetensors.torch import load_file
 
         from data_pipelines.errors import CheckpointError
-        from newsalpha.predictor import HEAD_FILE, read_metadata
+        from newsalpha import artifact
 
-        meta = read_metadata(folder)
+        meta = artifact.read_metadata(folder)
         try:
-            state = load_file(str(Path(folder) / HEAD_FILE))
+            state = load_file(str(Path(folder) / artifact.HEAD_FILE))
             linear = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("1.")}
             scale = float(meta["target_std"]) / std
             self.head[1].weight.data.copy_(linear["weight"] * scale)
@@ -185,12 +202,35 @@ class NewsRegressor(pl.LightningModule):
         except (KeyError, RuntimeError, OSError) as err:
             raise CheckpointError(f"{folder}: cannot initialise the head from this predictor ({err})") from None
 
+    # -- what a checkpoint carries besides the weights --------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Make the checkpoint self-sufficient: the backbone's config and tokenizer (export needs nothing else),
+        the LoRA settings that ran, and the validation metrics of the state it holds (the latest validation)."""
+        checkpoint[CHECKPOINT_KEY] = {
+            "backbone_config": self.backbone.config.to_json_string(use_diff=False),
+            "tokenizer_files": self._tokenizer_files(),
+            "lora": self.hparams.get("lora"),
+            "validation": dict(self._last_val) if self._last_val else None,
+            "selection": _selection(self.trainer) if self._trainer is not None else None,
+        }
+
+    def _tokenizer_files(self) -> dict[str, bytes]:
+        cached = getattr(self, "_tokenizer_blob", None)
+        if cached is None:
+            import tempfile
+            from pathlib import Path
+
+            with tempfile.TemporaryDirectory() as tmp:
+                self.tokenizer.save_pretrained(tmp)
+                cached = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+            self._tokenizer_blob = cached
+        return dict(cached)
+
     # -- forward ----------------------------------------------------------------------------------------------
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Standardised predictions, shape ``[B]``."""
-        from newsalpha.train.backbones import pool
-
         if self.hparams.finetune == "frozen":
             self.backbone.eval()  # a linear probe: no dropout in the features, no graph through the backbone
             with torch.no_grad():
@@ -244,20 +284,21 @@ class NewsRegressor(pl.LightningModule):
         target = torch.cat([t for _, t in outputs])
         if self.trainer.world_size > 1:
             pred, target = self.all_gather(pred).flatten(), self.all_gather(target).flatten()
-        metrics = regression_metrics(pred.cpu().numpy(), target.cpu().numpy(), float(self.target_mean))
-        self.log_dict({f"{stage}_{k}": v for k, v in metrics.items()}, prog_bar=stage == "val")
-
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
-        """Predictions in return units with the row's identity, as the predictions contract wants them."""
-        pred = self.to_returns(self(batch["input_ids"], batch["attention_mask"]))
-        return {
-            "article_id": batch["article_id"],
-            "ticker": batch["ticker"],
-            "session": batch["session"],
-            "split": batch["split"],
-            "prediction": pred.cpu().numpy(),
-            "target": self.to_returns(batch["target"]).cpu().numpy(),
+        metrics = {
+            f"{stage}_{k}": v
+            for k, v in regression_metrics(pred.cpu().numpy(), target.cpu().numpy(), float(self.target_mean)).items()
         }
+        shown = ("val_ic", "val_rank_ic") if stage == "val" else ()
+        self.log_dict({k: v for k, v in metrics.items() if k not in shown})
+        self.log_dict({k: metrics[k] for k in shown}, prog_bar=True)
+        if stage == "val":  # an MSE of returns reads 0.000 at three decimals: the bar shows the RMSE in bp
+            self.log("val_rmse_bp", 1e4 * float(np.sqrt(max(metrics["val_mse"], 0.0))), prog_bar=True, logger=False)
+        if stage == "val" and not self.trainer.sanity_checking:
+            self._last_val = {
+                "metrics": metrics,
+                "epoch": int(self.current_epoch),
+                "global_step": int(self.global_step),
+            }
 
     # -- optimisation -----------------------------------------------------------------------------------------
 
@@ -283,6 +324,17 @@ class NewsRegressor(pl.LightningModule):
         else:
             scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
+    ) -> None:
+        """Clip by global norm; under FSDP through the root module's sharded norm (Lightning's FSDP precision
+        plugin refuses norm clipping, and ``torch.nn.utils.clip_grad_norm_`` would see one shard only)."""
+        root = self._trainer.model if self._trainer is not None else None
+        if gradient_clip_val and gradient_clip_algorithm in (None, "norm") and hasattr(root, "clip_grad_norm_"):
+            root.clip_grad_norm_(gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def merged_backbone(self) -> nn.Module:
         """A copy of the backbone with any LoRA adapters merged in (a plain ``transformers`` model)."""
@@ -315,3 +367,11 @@ def _check_choices(**values: str) -> None:
     for key, value in values.items():
         if value not in choices[key]:
             raise ConfigError(f"model.{key} must be one of {', '.join(choices[key])}, got '{value}'")
+
+
+def _selection(trainer: Any) -> dict[str, Any] | None:
+    """How the run's checkpoint callback selects: the monitored metric and its mode (None without a monitor)."""
+    callback = getattr(trainer, "checkpoint_callback", None)
+    if callback is None or not getattr(callback, "monitor", None):
+        return None
+    return {"monitor": str(callback.monitor), "mode": str(callback.mode)}

@@ -96,7 +96,7 @@ def test_non_positive_price(tmp_path):
 def test_every_row_quarantined_is_an_error(tmp_path):
     write_csv_inputs(tmp_path, news_rows=[("x", "never", "t", "AAA")])
     proc = run_cli("--config", str(write_config(tmp_path)), cwd=tmp_path)
-    assert_one_line_error(proc, "no usable news", "bad_time: 1")
+    assert_one_line_error(proc, "no usable news", "bad_time: 1", "row 1: cannot parse publication time 'never'")
 
 
 def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
@@ -113,7 +113,8 @@ def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
     quarantine = pd.read_parquet(folder / QUARANTINE_FILE)
     manifest = json.loads((folder / MANIFEST_FILE).read_text())
     c = manifest["counts"]
-    assert c["input_rows"] == 11 and c["kept"] == len(pairs) == 4  # a2/BBB falls on the gap
+    assert c["input_rows"] == 11 and c["kept"] == len(pairs) == 5  # a2/BBB loses only its h=1 labels to the gap
+    assert c["labels_missing"]["ret_h1"] == {"missing_price": 1} and "ret_h5" not in c["labels_missing"]
     assert c["input_rows"] == c["articles"] + sum(c["quarantined_articles"].values())
     assert c["exploded_rows"] == c["kept"] + sum(c["quarantined_pairs"].values())
     assert sum(c["quarantined"].values()) == len(quarantine)
@@ -125,5 +126,16 @@ def test_happy_path_writes_the_run_folder_and_counts_add_up(tmp_path):
         "duplicate",
         "unknown_ticker",
         "label_past_end",
-        "missing_price",
     }
+
+
+def test_summary_names_missing_labels_and_the_default_label(tmp_path):
+    write_csv_inputs(tmp_path, news_rows=GOOD)
+    cfg = write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text().replace("beta_window: 5", "beta_window: 250").replace("min_beta_obs: 3", "min_beta_obs: 60")
+    )
+    proc = run_cli("--config", str(cfg), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "labels missing in kept pairs: abret_h1 5 (short_beta_history)" in proc.stdout
+    assert "default label: exret_h1" in proc.stdout

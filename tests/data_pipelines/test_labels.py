@@ -8,7 +8,7 @@ import pytest
 
 from data_pipelines.calendar import align_to_prints
 from data_pipelines.errors import ConfigError, DataContractError
-from data_pipelines.labels import REASONS, forward_labels, price_panel, rolling_alpha_beta
+from data_pipelines.labels import REASONS, forward_labels, label_missing_counts, price_panel, rolling_alpha_beta
 from tests.data_pipelines.fixtures import (
     BBB_ALPHA,
     BBB_BETA,
@@ -124,24 +124,40 @@ def test_rolling_alpha_beta_matches_statsmodels_rolling_ols():
 def test_reasons_and_details():
     _, lab = labels()
     assert set(lab["reason"].dropna()) <= set(REASONS)
-    assert lab["reason"].tolist() == [
-        "short_beta_history",  # no session before the first one
-        "short_beta_history",  # one return (r1) before session 2, need 3
-        None,
-        "missing_price",
-        "short_beta_history",
-        "label_past_end",
-        "unknown_ticker",
-        "no_entry_print",
-    ]
-    assert lab.loc[3, "detail"] == "no close price for CCC on 2024-07-11"
-    assert lab.loc[5, "detail"] == "exit for h=3 (beyond the calendar end) is after the last close price of AAA"
+    # a row is unusable only when no label at all exists
+    assert lab["reason"].tolist() == [None] * 6 + ["unknown_ticker", "no_entry_print"]
     assert lab.loc[6, "detail"] == "ticker 'ZZZ' is not in the prices"
-    assert lab.loc[1, "detail"].startswith("1 returns in the beta window before 2024-07-03, need 3")
+    assert lab.loc[7, "detail"] == "no print after publication + latency in the calendar range"
     assert lab.loc[2, "detail"] is None
-    assert lab.loc[3, "ret_h3"] == pytest.approx(29 / 26 - 1)  # the gap only spoils h1
     assert lab.loc[[6, 7], ["ret_h1", "exret_h1", "abret_h1"]].isna().all().all()
     assert lab.loc[[6, 7], "exit_at_h1"].isna().all()
+
+
+def test_each_missing_label_has_its_reason():
+    _, lab = labels()
+    why = {
+        c.removeprefix("missing_"): lab[c].astype(object).where(lab[c].notna(), None).tolist()
+        for c in lab
+        if c.startswith("missing_")
+    }
+    short = "short_beta_history"
+    # rows 0, 1, 4: too little beta history: only the abnormal labels are missing
+    for row in (0, 1, 4):
+        assert [why[c][row] for c in ("ret_h1", "exret_h1", "abret_h1", "abret_h3")] == [None, None, short, short]
+        assert np.isnan(lab.loc[row, "abret_h1"]) and np.isfinite(lab.loc[row, "exret_h1"])
+    # row 3: CCC's gap at session 7 spoils h=1 only
+    assert [why[c][3] for c in ("ret_h1", "exret_h1", "abret_h1", "ret_h3")] == ["missing_price"] * 3 + [None]
+    assert lab.loc[3, "ret_h3"] == pytest.approx(29 / 26 - 1)
+    # row 5: h=3 runs past the data, h=1 is there
+    assert why["ret_h3"][5] == "label_past_end" and why["ret_h1"][5] is None
+    assert lab.loc[5, "ret_h1"] == pytest.approx(195 / 185 - 1)
+    assert why["ret_h1"][6] == "unknown_ticker" and why["abret_h3"][7] == "no_entry_print"
+    assert label_missing_counts(lab)["abret_h1"] == {
+        "short_beta_history": 3,
+        "missing_price": 1,
+        "unknown_ticker": 1,
+        "no_entry_print": 1,
+    }
 
 
 def test_ticker_data_ending_early_is_label_past_end():
@@ -157,18 +173,30 @@ def test_ticker_data_ending_early_is_label_past_end():
     assert lab.loc[5, "detail"] == "no close price for AAA on 2024-07-12"
 
 
-def test_benchmark_gap_is_benchmark_missing():
+def test_benchmark_gap_misses_only_excess_and_abnormal():
     prices = fixture_prices()
     prices = prices[~((prices["ticker"] == "SPX") & (prices["date"] == "2024-07-10"))]
     _, lab = labels(prices, horizons=(1,))
-    assert lab.loc[2, "reason"] == "benchmark_missing"
-    assert lab.loc[2, "detail"] == "no close price for benchmark SPX on 2024-07-10 (h=1)"
+    assert lab.loc[2, "reason"] is None
+    assert (
+        lab.loc[2, "missing_exret_h1"] == "benchmark_missing" and lab.loc[2, "missing_abret_h1"] == "benchmark_missing"
+    )
+    assert np.isnan(lab.loc[2, "exret_h1"]) and pd.isna(lab.loc[2, "missing_ret_h1"])
     assert lab.loc[2, "ret_h1"] == pytest.approx(bbb_close()[6] / bbb_close()[5] - 1)  # raw return still there
 
 
 def test_without_benchmark_only_raw_labels():
     _, lab = labels(benchmark=None, horizons=(3, 1))
-    assert list(lab.columns) == ["ret_h1", "exit_at_h1", "ret_h3", "exit_at_h3", "reason", "detail"]
+    assert list(lab.columns) == [
+        "ret_h1",
+        "exit_at_h1",
+        "ret_h3",
+        "exit_at_h3",
+        "reason",
+        "detail",
+        "missing_ret_h1",
+        "missing_ret_h3",
+    ]
     assert lab.loc[0, "reason"] is None and lab.loc[1, "reason"] is None  # no beta needed
     assert lab.loc[0, "ret_h1"] == pytest.approx(0.10)
 
@@ -176,7 +204,7 @@ def test_without_benchmark_only_raw_labels():
 def test_open_entry_on_a_closes_only_ticker_is_missing_price():
     panel = fixture_panel()
     entries = pd.DataFrame({"ticker": ["CCC"], "entry_pos": [3], "entry_kind": ["open"]}, index=[42])
-    lab = forward_labels(entries, panel, horizons=(1,))
+    lab = forward_labels(entries, panel, horizons=(1,), benchmark=None)
     assert lab.index.tolist() == [42]
     assert lab.loc[42, "reason"] == "missing_price"
     assert lab.loc[42, "detail"] == "no open price for CCC on 2024-07-05"
@@ -185,13 +213,21 @@ def test_open_entry_on_a_closes_only_ticker_is_missing_price():
 def test_label_options_are_validated():
     panel = fixture_panel()
     entries = pd.DataFrame({"ticker": ["AAA"], "entry_pos": [3], "entry_kind": ["open"]})
-    for bad in ({"horizons": (0, 5)}, {"horizons": (1, 1)}, {"beta_window": 1}, {"min_beta_obs": 300}):
+    bad_options = (
+        {"horizons": (0, 5)},
+        {"horizons": (1, 1)},
+        {"horizons": (1, 100_000)},
+        {"beta_window": 1},
+        {"beta_window": 100_000_000},
+        {"min_beta_obs": 300},
+    )
+    for bad in bad_options:
         with pytest.raises(ConfigError):
             forward_labels(entries, panel, benchmark="SPX", **bad)
     with pytest.raises(ConfigError, match="QQQ"):
         forward_labels(entries, panel, benchmark="QQQ")
     with pytest.raises(DataContractError, match="entry_kind"):
-        forward_labels(entries.drop(columns="entry_kind"), panel)
+        forward_labels(entries.drop(columns="entry_kind"), panel, benchmark=None)
 
 
 def test_price_panel_shape_and_gaps():

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data_pipelines.contracts import QUARANTINE_COLUMNS, QUARANTINE_DTYPES
 from data_pipelines.errors import ConfigError, DataContractError
 from data_pipelines.news.ingest import parse_published, read_news, split_tickers
 
@@ -120,8 +121,10 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path):
     assert res.news.article_id.tolist() == ["1"]
     assert "yesterday-ish" in res.quarantine.set_index("source_row").loc[2, "detail"]
     c = res.counts
-    assert c["input_rows"] == c["articles"] + (res.quarantine.stage == "article").sum()
-    assert c["exploded_rows"] == c["kept"] + (res.quarantine.stage == "pair").sum()
+    assert c["input_rows"] == c["articles"] + (res.quarantine.stage == "news").sum()
+    assert c["exploded_rows"] == c["kept"] + (res.quarantine.stage == "pairs").sum()
+    assert list(res.quarantine.columns) == list(QUARANTINE_COLUMNS)
+    assert res.quarantine.dtypes.astype(str).to_dict() == {k: str(v) for k, v in QUARANTINE_DTYPES.items()}
     res.quarantine.to_parquet(tmp_path / "q.parquet")  # undecodable bytes never reach the saved table
 
 
@@ -214,3 +217,103 @@ def test_unknown_format_and_missing_file(tmp_path):
         read_news(_csv(tmp_path, "x", "news.txt"), columns=COLS)
     with pytest.raises(DataContractError, match="not found"):
         read_news(tmp_path / "nope.csv", columns=COLS)
+
+
+# --------------------------------------------------------------------------- CSV records that swallow the next one
+
+SWALLOW = (
+    "id,time,text,tickers\n"
+    '1,2024-01-10 10:00,"unclosed text,AAA\n'
+    '2,2024-01-10 11:00,"second text",BBB\n'
+    "3,2024-01-10 12:00,third,CCC\n"
+)
+
+
+def test_unclosed_quote_does_not_swallow_the_next_record(tmp_path):
+    path = _csv(tmp_path, SWALLOW)
+    assert len(pd.read_csv(path)) == 2  # what pandas alone makes of it: record 2 swallowed into record 1
+    res = read_news(path, columns=COLS)
+    assert list(zip(res.news.article_id, res.news.text, res.news.ticker, strict=True)) == [
+        ("2", "second text", "BBB"),
+        ("3", "third", "CCC"),
+    ]
+    (q,) = res.quarantine.itertuples()
+    assert (q.source_row, q.reason) == (1, "malformed") and q.detail.startswith("line 2: ") and "quote" in q.detail
+    assert res.counts["input_rows"] == 3 == res.counts["articles"] + len(res.quarantine)
+    with pytest.raises(DataContractError, match=r"news.csv, row 1: malformed: line 2"):
+        read_news(path, columns=COLS, on_bad_rows="error")
+
+
+def test_strict_csv_reader_keeps_legal_multiline_fields_and_pandas_names(tmp_path):
+    frame = pd.DataFrame({"time": ["2024-01-10 10:00"] * 3, "text": ["two\nlines", 'a "quoted", word', "x"]})
+    frame["tickers"] = ["AAA", "BBB", "CCC"]
+    frame.to_csv(tmp_path / "news.csv")  # an unnamed index column, as FNSPID has
+    gz = tmp_path / "news.csv.gz"
+    gz.write_bytes(__import__("gzip").compress((tmp_path / "news.csv").read_bytes() + b'3,2024-01-10,"open,DDD\n'))
+    for path, bad in ((tmp_path / "news.csv", 0), (gz, 1)):
+        res = read_news(
+            path, columns={"id": "Unnamed: 0", "published_at": "time", "text": "text", "tickers": "tickers"}
+        )
+        assert res.news.text.tolist() == ["two\nlines", 'a "quoted", word', "x"]
+        assert res.news.article_id.tolist() == ["0", "1", "2"] and len(res.quarantine) == bad
+        assert res.counts["input_rows"] == 3 + bad
+
+
+@pytest.mark.parametrize(
+    "text, rows, reasons",
+    [
+        ("id,time,text,tickers\n1,2024-01-10,x,AAA,extra\n2,2024-01-10,y,BBB\n", ["2"], {1: "malformed"}),
+        ('id,time,text,tickers\n1,2024-01-10,x,AAA\n2,2024-01-10,"never closed,BBB\n', ["1"], {2: "malformed"}),
+        ("id,time,text,tickers\n1,2024-01-10,x,AAA\n\n2,2024-01-10,y\n", ["1"], {2: "no_ticker"}),
+    ],
+    ids=["too_many_fields", "unclosed_at_end_of_file", "blank_line_and_short_record"],
+)
+def test_malformed_csv_records_are_quarantined_and_counted(tmp_path, text, rows, reasons):
+    res = read_news(_csv(tmp_path, text), columns=COLS)
+    assert res.news.article_id.tolist() == rows
+    assert dict(zip(res.quarantine.source_row, res.quarantine.reason, strict=True)) == reasons
+    assert res.counts["input_rows"] == res.counts["articles"] + (res.quarantine.stage == "news").sum()
+
+
+# --------------------------------------------------------------------------- epoch timestamps
+
+
+@pytest.mark.parametrize("unit, scale", [("s", 1), ("ms", 10**3), ("us", 10**6), ("ns", 10**9)])
+def test_integer_epochs_in_any_unit_are_inferred(tmp_path, unit, scale):
+    stamps = [1704880800 * scale, 1704884400 * scale]
+    pd.DataFrame(
+        {"article_id": ["1", "2"], "published_at": stamps, "text": ["a", "b"], "ticker": ["A", "B"]}
+    ).to_parquet(tmp_path / "n.parquet")
+    res = read_news(tmp_path / "n.parquet")
+    assert res.news.published_at.tolist() == [_ts("2024-01-10 10:00"), _ts("2024-01-10 11:00")]
+    lines = [
+        json.dumps({"article_id": str(i), "published_at": t, "text": "x", "ticker": "A"}) for i, t in enumerate(stamps)
+    ]
+    (tmp_path / "n.jsonl").write_text("\n".join(lines) + "\n")
+    assert read_news(tmp_path / "n.jsonl").news.published_at.iloc[0] == _ts("2024-01-10 10:00")
+    assert read_news(tmp_path / "n.parquet", timestamp_unit=unit).news.published_at.iloc[1] == _ts("2024-01-10 11:00")
+
+
+def test_epoch_digit_strings_in_csv_and_an_explicit_unit(tmp_path):
+    path = _csv(tmp_path, "id,time,text,tickers\n1,1704880800000,a,AAA\n2,1704884400000,b,BBB\n")
+    assert read_news(path, columns=COLS).news.published_at.iloc[0] == _ts("2024-01-10 10:00")
+    wrong = read_news(path, columns=COLS, timestamp_unit="s")  # milliseconds read as seconds: out of range
+    assert wrong.news.empty and set(wrong.quarantine.reason) == {"bad_time"}
+    assert "column 'time' as a Unix time in s (news.timestamp_unit)" in wrong.quarantine.detail.iloc[0]
+    compact = _csv(tmp_path, "id,time,text,tickers\n1,20240110,a,AAA\n", "compact.csv")  # a date, not an epoch
+    assert read_news(compact, columns=COLS).news.published_at.iloc[0] == _ts("2024-01-10 05:00")
+
+
+def test_epochs_of_no_single_unit_are_refused_in_one_line(tmp_path):
+    df = pd.DataFrame({"article_id": ["1", "2", "3"], "ts": [1704880800, 1704880800000, 1704884400], "text": "x"})
+    df.to_parquet(tmp_path / "n.parquet")
+    with pytest.raises(DataContractError) as err:
+        read_news(tmp_path / "n.parquet", columns={"published_at": "ts"}, default_ticker="SPX")
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'n.parquet'}, row 2, column 'ts': ") and "news.timestamp_unit" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_encoding_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="unknown text encoding 'no-such-codec'"):
+        read_news(_csv(tmp_path, "id,time,text,tickers\n1,2024-01-10,a,AAA\n"), columns=COLS, encoding="no-such-codec")

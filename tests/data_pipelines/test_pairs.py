@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from data_pipelines.contracts import MANIFEST_FILE, PAIRS_COLUMNS, PAIRS_FILE, QUARANTINE_COLUMNS, QUARANTINE_FILE
+from data_pipelines.config import ColumnsConfig, LabelsConfig, NewsConfig, PairsConfig, SplitsConfig
+from data_pipelines.contracts import (
+    MANIFEST_FILE,
+    PAIRS_COLUMNS,
+    PAIRS_FILE,
+    PAIRS_PRICES_COLUMNS,
+    PRICES_FILE,
+    QUARANTINE_COLUMNS,
+    QUARANTINE_FILE,
+    Label,
+)
 from data_pipelines.errors import ConfigError, DataContractError, PriceSourceError
 from data_pipelines.io import hash_file, hash_frame
 from data_pipelines.pairs import PairsResult, build_pairs, build_pairs_from_config
@@ -90,12 +101,12 @@ def test_quarantine_reasons_and_counts_add_up(result):
     got = sorted(zip(q.article_id, q.reason, q.stage, strict=True), key=str)
     assert got == sorted(
         [
-            ("a5", "unknown_ticker", "pair"),
-            ("a6", "label_past_end", "pair"),
-            ("a7", "duplicate", "pair"),
-            ("a8", "bad_time", "article"),
-            ("a9", "empty_text", "article"),
-            ("a1", "duplicate_id", "article"),
+            ("a5", "unknown_ticker", "pairs"),
+            ("a6", "label_past_end", "pairs"),
+            ("a7", "duplicate", "pairs"),
+            ("a8", "bad_time", "news"),
+            ("a9", "empty_text", "news"),
+            ("a1", "duplicate_id", "news"),
         ],
         key=str,
     )
@@ -116,9 +127,35 @@ def test_manifest_summary(result):
     json.dumps(result.manifest, default=str)  # serialisable
 
 
+def test_build_pairs_takes_the_config_and_the_manifest_records_it(tmp_path, result):
+    news_path, prices_path = write_csv_inputs(tmp_path)
+    columns = ColumnsConfig(id="id", published_at="time", text="headline", tickers="symbols")
+    cfg = PairsConfig(
+        news=NewsConfig(path=str(news_path), columns=columns),
+        prices={"kind": "file", "path": str(prices_path)},
+        labels=LabelsConfig(benchmark="SPX", beta_window=5, min_beta_obs=3),
+        splits=SplitsConfig(fractions=[0.5, 0.25, 0.25]),
+    )
+    res = build_pairs(cfg)
+    assert hash_frame(res.pairs.drop(columns="source_row")) == hash_frame(result.pairs.drop(columns="source_row"))
+    assert (
+        res.manifest["config"] == dataclasses.asdict(cfg.resolved())
+        and res.manifest["config"]["splits"]["embargo"] == 5
+    )
+    assert build_pairs(config=write_config(tmp_path)).manifest["counts"] == res.manifest["counts"]
+    labels = [Label.from_dict(d) for d in res.manifest["labels"]]
+    assert [lab.column for lab in labels] == ["ret_h1", "exret_h1", "abret_h1", "ret_h5", "exret_h5", "abret_h5"]
+    assert res.manifest["default_label"] == Label("exret", 1).to_dict()
+    with pytest.raises(ConfigError, match="labels.horizons"):
+        build_pairs(news_frame(), prices_frame(), horizons=[0])
+    with pytest.raises(ConfigError, match="no prices"):
+        build_pairs(news_frame())
+
+
 def test_benchmark_none_gives_raw_labels_only():
     res = build_pairs(news_frame(), prices_frame(), benchmark=None, fractions=(0.5, 0.25, 0.25))
     assert "ret_h1" in res.pairs and "exret_h1" not in res.pairs and "abret_h1" not in res.pairs
+    assert res.manifest["default_label"] == Label("ret", 1).to_dict()
 
 
 def test_latency_moves_the_entry():
@@ -129,12 +166,17 @@ def test_latency_moves_the_entry():
     assert (str(early.session.date()), early.entry_kind) == ("2024-01-10", "close")
 
 
-def test_price_gap_is_quarantined_not_fatal():
+def test_price_gap_spoils_only_the_labels_that_use_it():
     px = prices_frame()
-    px = px[~((px.ticker == "AAA") & (px.date == "2024-01-11"))]  # AAA misses one session
-    res = build_pairs(news_frame(), px, **OPTS)
-    assert "missing_price" in set(res.quarantine.reason)  # a1 exits at the 01-11 open
-    assert ("a1", "AAA") not in set(zip(res.pairs.article_id, res.pairs.ticker, strict=True))
+    res = build_pairs(news_frame(), px[~((px.ticker == "AAA") & (px.date == "2024-01-11"))], **OPTS)
+    a1 = _row(res.pairs, "a1", "AAA")  # exits at the 01-11 open for h=1 (a gap), at the 01-18 open for h=5
+    assert np.isnan(a1.ret_h1) and np.isnan(a1.exret_h1) and np.isnan(a1.abret_h1)
+    assert a1.ret_h5 == pytest.approx(open_price("AAA", "2024-01-18") / open_price("AAA", "2024-01-10") - 1)
+    missing = res.manifest["counts"]["labels_missing"]
+    assert missing["ret_h1"] == {"missing_price": 1} and "ret_h5" not in missing
+    res = build_pairs(news_frame(), px[~((px.ticker == "AAA") & (px.date == "2024-01-10"))], **OPTS)
+    q = res.quarantine.set_index(["article_id", "ticker"])
+    assert q.loc[("a1", "AAA"), "reason"] == "missing_price"  # a gap at the entry: no label at all
 
 
 def test_non_positive_price_is_an_error():
@@ -183,7 +225,7 @@ def test_from_config_writes_the_run_folder(tmp_path):
     assert len(pairs) == 5 and len(quarantine) == 6
     assert manifest["counts"]["kept"] == 5 and manifest["counts"]["adds_up"]
     assert manifest["inputs"]["news"]["sha256"] == hash_file(tmp_path / "news.csv")
-    assert manifest["inputs"]["prices"]["sha256"] == hash_file(tmp_path / "prices.csv")
+    assert manifest["inputs"]["prices"]["source"]["sha256"] == hash_file(tmp_path / "prices.csv")
     assert manifest["outputs"][PAIRS_FILE] == hash_file(folder / PAIRS_FILE)
     assert manifest["config"]["labels"]["beta_window"] == 5
     assert manifest["config"]["news"]["columns"]["text"] == "headline"
@@ -199,7 +241,8 @@ def test_real_tweets_config_end_to_end(tmp_path):
     assert c["kept"] > 15000 and s["sessions"] > 1500
     assert 0.15 < s["share_after_close"] < 0.40
     assert set(res.pairs.ticker) == {"SPX"}
-    assert (res.pairs.exret_h1.abs() < 1e-12).all()  # the asset is its own benchmark
+    assert (res.pairs.exret_h1.dropna().abs() < 1e-12).all()  # the asset is its own benchmark
+    assert c["benchmark_pairs"] == c["kept"] and res.manifest["default_label"]["column"] == "ret_h1"
     assert res.pairs.session.max() <= pd.Timestamp("2018-12-07")
     assert {"train", "val", "test"} <= set(s["splits"])
     assert (folder / MANIFEST_FILE).is_file()
@@ -235,4 +278,73 @@ def test_prices_from_a_csv_path(tmp_path, result):
     _, prices_path = write_csv_inputs(tmp_path)
     res = build_pairs(news_frame(), prices_path, **OPTS)
     assert hash_frame(res.pairs) == hash_frame(result.pairs)
-    assert res.manifest["inputs"]["prices"]["sha256"] == hash_file(prices_path)
+    assert res.manifest["inputs"]["prices"]["source"]["sha256"] == hash_file(prices_path)
+
+
+def test_the_price_panel_the_labels_used_is_returned(result):
+    px = result.prices
+    assert list(px.columns) == list(PAIRS_PRICES_COLUMNS)
+    assert set(px.ticker) == set(result.pairs.ticker) | {"SPX"}  # the pairs' tickers and the benchmark
+    assert px.equals(px.sort_values(["ticker", "date"]).reset_index(drop=True))
+    src = prices_frame().merge(px, on=["date", "ticker"], suffixes=("", "_used"))
+    assert len(src) == len(px) and np.allclose(src.close, src.close_used) and np.allclose(src.open, src.open_used)
+    section = result.manifest["prices"]
+    assert section == {
+        "file": PRICES_FILE,
+        "calendar": "XNYS",
+        "latency_seconds": 0.0,
+        "benchmark": "SPX",
+        "tickers": 4,
+        "rows": len(px),
+        "first_date": "2024-01-02",
+        "last_date": "2024-02-13",
+    }
+
+
+def test_entries_and_labels_can_be_rebuilt_from_the_folder_prices(tmp_path):
+    """What evaluation does: recompute each pair's entry print and return from prices.parquet and the manifest."""
+    from data_pipelines.calendar import align_to_prints, session_prints
+
+    write_csv_inputs(tmp_path)
+    cfg = write_config(tmp_path, extra="")
+    cfg.write_text(cfg.read_text().replace("labels:\n", "labels:\n  latency: 15min\n"))
+    _, folder = build_pairs_from_config(cfg, out=tmp_path / "run")
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    pairs, px = pd.read_parquet(folder / PAIRS_FILE), pd.read_parquet(folder / PRICES_FILE)
+    assert manifest["outputs"][PRICES_FILE] == hash_file(folder / PRICES_FILE)
+    assert manifest["prices"]["latency_seconds"] == 900.0
+    prints = session_prints(manifest["prices"]["calendar"], px.date.min(), px.date.max())
+    entries = align_to_prints(
+        pairs.published_at, prints, latency=pd.Timedelta(seconds=manifest["prices"]["latency_seconds"])
+    )
+    pd.testing.assert_series_equal(entries["entry_at"], pairs["entry_at"], check_names=False)
+    wide = {k: px.pivot(index="date", columns="ticker", values=k) for k in ("open", "close")}
+    for row, entry in zip(pairs.itertuples(), entries.itertuples(), strict=True):
+        at = wide[row.entry_kind][row.ticker]
+        pos = prints.index.get_loc(row.session)
+        ret = at.loc[prints.index[pos + 1]] / at.loc[row.session] - 1
+        assert ret == pytest.approx(row.ret_h1, abs=1e-12) or np.isnan(row.ret_h1)
+        assert entry.session == row.session
+
+
+def test_missing_benchmark_error_names_the_fix():
+    px = prices_frame()
+    with pytest.raises(PriceSourceError, match=r"benchmark SPX has no prices .*labels\.benchmark: null"):
+        build_pairs(news_frame(), px[px.ticker != "SPX"], **OPTS)
+
+
+def test_pairs_of_the_benchmark_itself_are_counted_and_warned_about(caplog):
+    news = news_frame()
+    news.loc[news.article_id == "a2", "ticker"] = "SPX"
+    with caplog.at_level("WARNING", logger="data_pipelines.pairs"):
+        res = build_pairs(news, prices_frame(), **OPTS)
+    spx = res.pairs[res.pairs.ticker == "SPX"]
+    assert len(spx) == 1 and (spx.exret_h1.abs() < 1e-12).all()
+    assert res.manifest["counts"]["benchmark_pairs"] == 1
+    warned = [r.getMessage() for r in caplog.records if "benchmark SPX itself" in r.getMessage()]
+    assert warned == [
+        "1 of 5 pairs are of the benchmark SPX itself: their exret and abret are 0, train those on ret_h1"
+    ]
+    assert res.manifest["default_label"] == Label("exret", 1).to_dict()  # other tickers have a real excess return
+    only = news_frame().assign(ticker="SPX")
+    assert build_pairs(only, prices_frame(), **OPTS).manifest["default_label"] == Label("ret", 1).to_dict()

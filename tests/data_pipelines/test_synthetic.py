@@ -205,3 +205,168 @@ def test_cli_synth_then_pairs_round_trip(tmp_path, capsys):
     assert cli.main(["synth", "--config", str(cfg), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'signal' must be" in err
+
+
+# -- the market zoo: vocabulary drift, distractor share, jumps, zoo markets -------------------------------------
+
+# Content digests of the demo market (configs/synth/demo.yaml) as generated before the zoo options existed
+# (commit 395e901): every value of news, prices and truth (floats to 17 digits) and the info dict.
+DEMO_DIGESTS = {
+    "news": "f9f49f08ba50a70640a4978a7f1eca701edb01ab09c7f6e2ab254e20b62eef0f",
+    "prices": "8be4b46270a1a45ab6b2e1802ec8ba065b21767fa3f4ac746f57fa95551398e2",
+    "truth": "8544507c0f9df55205f2fe746bdc71ccf43df40495b535b257668d14a4033ec8",
+    "info": "68b5cfd8aa1c58aa97e023b8159355795684778104d7577dc0a8023aa5dd835f",
+}
+STOP = {"a", "an", "the", "its", "it", "to", "of", "in", "on", "at", "by", "with", "is", "are", "was", "be", "will"}
+STOP |= {"that", "and", "not", "could", "as", "from"}
+
+
+def _digests(market) -> dict[str, str]:
+    import hashlib
+    import json
+
+    out = {
+        name: hashlib.sha256(frame.to_csv(index=False, float_format="%.17g", lineterminator="\n").encode()).hexdigest()
+        for name, frame in (("news", market.news), ("prices", market.prices), ("truth", market.truth))
+    }
+    out["info"] = hashlib.sha256(json.dumps(market.info, sort_keys=True).encode()).hexdigest()
+    return out
+
+
+def test_demo_market_is_unchanged_unless_a_zoo_option_is_set():
+    folder = Path(__file__).resolve().parents[2] / "configs" / "synth"
+    kwargs, _ = load_synth_config(folder / "demo.yaml")
+    assert _digests(make_market(**kwargs)) == DEMO_DIGESTS
+    off = dict(drift_at=None, distractor_share=None, jump_prob=0.0, jump_vol=4.0)
+    assert _digests(make_market(**kwargs, **off)) == DEMO_DIGESTS
+    assert _digests(make_market(**kwargs, drift_at=0.9))["news"] != DEMO_DIGESTS["news"]
+
+
+def _words(bank) -> set[str]:
+    import re
+
+    texts = [t for _, p, n in bank.events.values() for t in p + n]
+    texts += [w for _, ws in bank.quantities.values() for w in ws]
+    for table in (bank.up_verbs, bank.down_verbs, bank.up_base, bank.down_base, bank.up_nouns, bank.down_nouns):
+        texts += list(table)
+    texts += [*bank.up_adj, *bank.down_adj, *bank.quantity_forms, bank.negated_quantity, *(h for h, _ in bank.hedges)]
+    texts += [*bank.reversals, *bank.role_phrases, *bank.neutral, *bank.fillers, *bank.whens, *bank.pronouns, bank.tail]
+    return {w for t in texts for w in re.findall(r"[a-z][a-z'-]+", re.sub(r"\{[a-z]+\}", " ", t).lower())}
+
+
+def test_second_bank_phrases_the_same_meanings_in_other_words():
+    import re
+
+    from data_pipelines.synthetic.text import BANK_A, BANK_B, KINDS, render_article, same_meanings
+
+    assert same_meanings(BANK_A, BANK_B)
+    assert _words(BANK_A) & _words(BANK_B) <= STOP  # content vocabularies are disjoint
+
+    def bigrams(text: str) -> set[tuple[str, str]]:
+        words = [w for w in re.findall(r"[a-z][a-z'-]*", text.lower()) if w not in {"norvex", "corp", "nrvx", "zenlum"}]
+        return set(zip(words, words[1:], strict=False))
+
+    rng, overlap = np.random.default_rng(0), []
+    for i in range(600):
+        u, kind = rng.random(32).tolist(), KINDS[i % len(KINDS)]
+        a = render_article(u, kind, "Norvex Corp", "NRVX", "Zenlum Inc", BANK_A)
+        b = render_article(u, kind, "Norvex Corp", "NRVX", "Zenlum Inc", BANK_B)
+        assert a[1:] == b[1:]  # same score, same event
+        assert a[0] != b[0]
+        overlap.append(len(bigrams(a[0]) & bigrams(b[0])) / max(len(bigrams(b[0])), 1))
+    assert np.mean(overlap) < 0.15 and np.median(overlap) < 0.1, (np.mean(overlap), np.median(overlap))
+
+
+def test_drift_changes_words_after_the_drift_only_and_keeps_meaning_and_prices():
+    plain = make_market(n_tickers=20, n_sessions=252, articles_per_session=12, signal=0.3, seed=3)
+    drifted = make_market(n_tickers=20, n_sessions=252, articles_per_session=12, signal=0.3, seed=3, drift_at=0.5)
+    at = pd.Timestamp(drifted.info["drift"]["at"])
+    after = (drifted.news["published_at"] >= at).to_numpy()
+    assert 0.4 < after.mean() < 0.6 and drifted.info["drift"]["articles_after"] == after.sum()
+    assert (plain.news["text"][~after] == drifted.news["text"][~after]).all()
+    assert (plain.news["text"][after] != drifted.news["text"][after]).mean() > 0.99
+    pd.testing.assert_frame_equal(plain.truth, drifted.truth)  # same meaning, same planted effect
+    pd.testing.assert_frame_equal(plain.prices, drifted.prices)
+    assert not drifted.news["text"][after].str.contains("%", regex=False).any()  # bank B writes "percent"
+    assert not drifted.news["text"][~after].str.contains(" percent", regex=False).any()
+    by_date = make_market(**{**SMALL, "start": "2023-05-01"}, signal=0.3, seed=3, drift_at="2023-07-01")
+    assert pd.Timestamp(by_date.info["drift"]["at"]) == pd.Timestamp("2023-07-01", tz="America/New_York")
+
+
+def test_ngrams_learned_before_the_drift_stop_working_after_it():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
+
+    market = make_market(n_tickers=20, n_sessions=252, articles_per_session=16, signal=0.0, seed=3, drift_at=0.5)
+    after = (market.news["published_at"] >= pd.Timestamp(market.info["drift"]["at"])).to_numpy()
+    order = np.arange(len(after))
+    train = ~after & (order < 0.7 * (~after).sum())
+    held = ~after & ~train
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    model = Ridge(alpha=1.0).fit(vec.fit_transform(market.news["text"][train]), market.truth["score"][train])
+
+    def fit(mask: np.ndarray) -> float:
+        pred = model.predict(vec.transform(market.news["text"][mask]))
+        return float(np.corrcoef(pred, market.truth["score"][mask])[0, 1])
+
+    assert fit(held) > 0.2 and fit(after) < 0.4 * fit(held), (fit(held), fit(after))
+
+
+def test_distractor_share_sets_the_neutral_share_and_keeps_the_other_kinds_ratios():
+    from data_pipelines.synthetic.text import DEFAULT_MIX
+    from data_pipelines.synthetic.zoo import with_distractor_share
+
+    mix = with_distractor_share(DEFAULT_MIX, 0.5)
+    assert mix["neutral"] == 0.5 and abs(sum(mix.values()) - 1) < 1e-12
+    assert abs(mix["plain"] / mix["reversal"] - DEFAULT_MIX["plain"] / DEFAULT_MIX["reversal"]) < 1e-12
+    market = make_market(n_tickers=20, n_sessions=252, articles_per_session=16, seed=1, distractor_share=0.5)
+    share = market.info["kinds"]["neutral"] / len(market.news)
+    assert abs(share - 0.5) < 3 * np.sqrt(0.25 / len(market.news)), share
+    assert market.info["params"]["distractor_share"] == 0.5
+    none = make_market(**SMALL, signal=0.2, seed=1, distractor_share=0.0)
+    assert "neutral" not in none.info["kinds"]
+
+
+def test_jumps_are_news_free_overnight_shocks_counted_by_the_calibration():
+    base = dict(**SMALL, signal=0.3, seed=4, calibrate_to="abret")
+    calm, jumpy = make_market(**base), make_market(**base, jump_prob=0.05, jump_vol=5.0)
+    assert jumpy.info["scale"] / calm.info["scale"] == pytest.approx(np.sqrt(1 + 0.05 * 25), rel=1e-9)
+    wide = {k: m.prices.pivot(index="date", columns="ticker") for k, m in (("calm", calm), ("jumpy", jumpy))}
+    scale = jumpy.info["scale"] / calm.info["scale"]
+
+    def legs(w: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        lo, lc = np.log(w["open"]), np.log(w["close"])
+        return lo - lc.shift(1), lc - lo  # overnight, intraday
+
+    (on_c, in_c), (on_j, in_j) = legs(wide["calm"]), legs(wide["jumpy"])
+    assert np.allclose(on_c["MKT"].dropna(), on_j["MKT"].dropna(), atol=1e-12)  # the index has no jumps
+    assert len(jumpy.truth) and scale > 1
+    # away from any news (planted effects differ by the scale) intraday legs are equal, overnight legs jump
+    quiet = wide["calm"]["open"].index < jumpy.truth["entry_at"].min().tz_convert(None).normalize()
+    tickers = [t for t in on_c.columns if t != "MKT"]
+    assert np.allclose(in_c.loc[quiet, tickers], in_j.loc[quiet, tickers], atol=1e-12)
+    jumped = (np.abs(on_j.loc[quiet, tickers] - on_c.loc[quiet, tickers]) > 1e-12).to_numpy()[1:]
+    assert 0.02 < jumped.mean() < 0.09, jumped.mean()
+
+
+def test_zoo_options_are_checked_together():
+    with pytest.raises(ConfigError, match="drift_at.*distractor_share.*jump_prob.*jump_vol"):
+        make_market(**SMALL, drift_at=1.5, distractor_share=1.2, jump_prob=-0.1, jump_vol=0)
+    with pytest.raises(ConfigError, match="drift_at must be a fraction in \\(0, 1\\) or an ISO date"):
+        make_market(**SMALL, drift_at="soon")
+    kwargs, _ = synth_config_from_dict({"drift_at": datetime.date(2023, 10, 2), "jump_prob": 0.02})
+    assert kwargs == {"drift_at": "2023-10-02", "jump_prob": 0.02}
+    with pytest.raises(ConfigError, match="'jump_prob' must be like 0.0"):
+        synth_config_from_dict({"jump_prob": "often"})
+
+
+def test_zoo_markets_are_named_by_seed_and_span_the_ranges():
+    from data_pipelines.synthetic.zoo import zoo_params
+
+    assert zoo_params(3) == zoo_params(3) and zoo_params(3) != zoo_params(4)
+    draws = [zoo_params(s) for s in range(40)]
+    assert all(0.1 <= p["signal"] <= 0.5 and 20 <= p["n_tickers"] <= 60 for p in draws)
+    assert all(2_000 <= round(p["articles_per_session"] * p["n_sessions"]) <= 3_000 for p in draws)
+    assert 0.4 < np.mean(["drift_at" in p for p in draws]) < 0.9 and 0.25 < np.mean(["jump_prob" in p for p in draws])
+    big = make_market(**zoo_params(1, articles=(50_000, 50_000), tickers=(200, 200)))
+    assert len(big.news) == 50_000 and big.news["ticker"].nunique() == 200 and len(big.info["tickers"]) == 200

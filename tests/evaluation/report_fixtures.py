@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_pipelines.io import write_json_atomic
+from data_pipelines.contracts import Label
+from data_pipelines.io import write_json_atomic, write_predictions
 
 WORDS = np.array(["company", "reports", "quarter", "shares", "market", "guidance", "update", "sales", "outlook"])
 
@@ -61,14 +62,14 @@ def make_run(
     preds["target"] = test["exret_h1"].to_numpy()
     noise = rng.normal(0, test["exret_h1"].std(), len(test))
     preds["prediction"] = 0.05 * (strength * preds["target"] + (1 - strength) * noise)
-    preds[["article_id", "ticker", "session", "split", "prediction", "target"]].to_parquet(
-        run_dir / "predictions.parquet", index=False
-    )
-    meta = {"backbone": "sentence-transformers/all-MiniLM-L6-v2", "horizon": 1, "label": "exret_h1"}
+    label = Label("exret", 1)
+    columns = ["article_id", "ticker", "session", "split", "prediction", "target"]
+    write_predictions(preds[columns], run_dir / "predictions.parquet", label)
+    meta = {"backbone": "sentence-transformers/all-MiniLM-L6-v2", "horizon": 1, "label": label.to_dict()}
     if cutoff:
         meta["pretraining_cutoff"] = cutoff
     write_json_atomic(meta, run_dir / "newsalpha.json")
     (run_dir / "config.yaml").write_text("model:\n  backbone: all-MiniLM-L6-v2\n  lr: 0.0002\n", encoding="utf-8")
     if baselines:
-        run_baselines(pairs, "exret_h1", run_dir / "baselines")
+        run_baselines(pairs, label, run_dir / "baselines")
     return run_dir

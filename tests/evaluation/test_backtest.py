@@ -9,12 +9,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from data_pipelines.errors import ConfigError, DataContractError
-from evaluation.backtest import (
-    assign_quantiles,
-    cross_sectional_backtest,
-    signal_table,
-    time_series_backtest,
-)
+from evaluation.backtest import assign_quantiles, cross_sectional_backtest, row_quantiles, time_series_backtest
+from evaluation.panel import signal_table
 
 SESSIONS = pd.to_datetime(["2024-03-04", "2024-03-05", "2024-03-06"])
 
@@ -66,7 +62,7 @@ def test_signal_weighting_and_sign_mode(hand):
 def test_missing_returns_are_reported_not_silently_lost(hand):
     signal, returns = hand
     res = cross_sectional_backtest(signal, returns.iloc[1:], n_quantiles=2)
-    assert len(res.dropped) == 1 and res.dropped["reason"].iloc[0] == "no return for session and ticker"
+    assert len(res.dropped) == 1 and res.dropped["reason"].iloc[0] == "no_return"
     assert res.daily["n_long"].iloc[0] + res.daily["n_short"].iloc[0] == 3
 
 
@@ -184,7 +180,7 @@ def test_dollar_neutral_book_ignores_a_common_shift(data, shift):
 
 
 def test_panel_from_predictions_equals_signal_table_then_panel():
-    from evaluation.backtest import build_panel, panel_from_predictions
+    from evaluation.panel import build_panel, panel_from_predictions
 
     rng = np.random.default_rng(3)
     preds = pd.DataFrame(
@@ -205,3 +201,22 @@ def test_panel_from_predictions_equals_signal_table_then_panel():
     np.testing.assert_allclose(a.signal, b.signal)
     np.testing.assert_allclose(a.ret, b.ret)
     assert len(dropped_a) == len(dropped_b)
+
+
+def test_quantile_of_tied_values_is_qcuts():
+    """[0, 1, 2, 2, 2, 3] in halves: qcut's edges are 0, 2, 3, so the 2s are in the bottom half."""
+    row = np.array([[0.0, 1.0, 2.0, 2.0, 2.0, 3.0]])
+    expected = pd.qcut(row[0], 2, labels=False) + 1
+    np.testing.assert_array_equal(row_quantiles(row, 2)[0], expected)
+    assert row_quantiles(row, 2)[0].tolist() == [1, 1, 1, 1, 1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=2, max_size=25), st.integers(2, 6))
+def test_row_quantiles_equal_qcut_wherever_qcut_has_distinct_edges(values, n_quantiles):
+    row = np.asarray(values, dtype=float)
+    try:
+        expected = pd.qcut(row, n_quantiles, labels=False) + 1
+    except ValueError:
+        assume(False)  # duplicate edges: qcut refuses; row_quantiles keeps n bins (see its docstring)
+    np.testing.assert_array_equal(row_quantiles(row[None, :], n_quantiles)[0], expected)

@@ -34,3 +34,14 @@ def test_time_series_verdict_needs_to_beat_buy_and_hold():
     # a model that knows the sign of tomorrow's excess move does beat holding
     smart = preds.assign(prediction=np.sign(rets["ret"] - 0.002))
     assert evaluation.evaluate(smart, rets, mode="time_series", cost_bps=1.0).metrics["significant"]
+
+
+def test_entry_points_are_plain_functions_of_a_plain_package():
+    """No module made callable by swapping its class: ``evaluation.evaluate`` is the function itself."""
+    import types
+
+    from evaluation import scoring
+
+    assert evaluation.evaluate is scoring.evaluate and evaluation.run_backtest is scoring.run_backtest
+    assert isinstance(evaluation.evaluate, types.FunctionType)
+    assert type(evaluation) is types.ModuleType and type(scoring) is types.ModuleType

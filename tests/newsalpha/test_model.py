@@ -53,7 +53,16 @@ def test_lora_trains_only_adapters_and_head(backbone: str) -> None:
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
     assert any("query" in n for n in trainable) and any("value" in n for n in trainable)  # BERT defaults
-    assert model.hparams.lora == {"r": 2, "lora_alpha": 4}
+    # the hyperparameters record the LoRA that ran: given fields, defaults, and the architecture's targets
+    assert model.hparams.lora == {
+        "r": 2,
+        "lora_alpha": 4,
+        "lora_dropout": 0.1,
+        "target_modules": ["query", "value"],
+        "bias": "none",
+        "use_rslora": False,
+        "use_dora": False,
+    }
     assert model.training and model.backbone.training  # from_pretrained's eval mode is undone
 
 
@@ -74,11 +83,11 @@ def test_predictions_in_return_units(backbone: str) -> None:
     batch = _batch(model)
     with torch.no_grad():
         z = model(batch["input_ids"], batch["attention_mask"])
-        out = model.predict_step(batch, 0)
+        returns = model.to_returns(z).numpy()
+        targets = model.to_returns(batch["target"]).numpy()
     assert z.shape == (2,)
-    np.testing.assert_allclose(out["prediction"], z.double().numpy() * 0.02 + 0.001, rtol=1e-6)
-    np.testing.assert_allclose(out["target"], [0.5 * 0.02 + 0.001, -1.0 * 0.02 + 0.001], rtol=1e-6)
-    assert out["article_id"] == ["a", "b"] and out["split"] == ["test", "test"]
+    np.testing.assert_allclose(returns, z.double().numpy() * 0.02 + 0.001, rtol=1e-6)
+    np.testing.assert_allclose(targets, [0.5 * 0.02 + 0.001, -1.0 * 0.02 + 0.001], rtol=1e-6)
     # padding does not change a text's prediction (mean pooling over real tokens only)
     one = model.tokenizer(["profit beats guidance"])
     with torch.no_grad():
@@ -117,7 +126,9 @@ def test_optimizer_groups_and_warmup(backbone: str) -> None:
 def test_bad_settings_raise_config_errors(backbone: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pooling"):
         NewsRegressor(backbone=backbone, pooling="max")
-    with pytest.raises(ConfigError, match="model.lora"):
+    with pytest.raises(ConfigError, match="model.lora: unknown setting 'rank'"):
         NewsRegressor(backbone=backbone, lora={"rank": 4})
+    with pytest.raises(ConfigError, match="lora_dropout must lie in"):
+        NewsRegressor(backbone=backbone, lora={"lora_dropout": 1.5})
     with pytest.raises(ConfigError, match="could not be loaded"):
         NewsRegressor(backbone=str(tmp_path / "no_such_model"))

@@ -11,7 +11,8 @@ import torch
 
 from data_pipelines.errors import CheckpointError, ConfigError, DataContractError
 from newsalpha import NewsReturnPredictor
-from newsalpha.export import export_predictor, save_predictor
+from newsalpha.artifact import write_predictor
+from newsalpha.train.export import export
 from tests.newsalpha.tiny_backbones_h8 import make_tiny_bert, make_tiny_llama
 
 torch.set_num_threads(1)
@@ -47,6 +48,7 @@ def _module(backbone: str, *, finetune: str = "lora", pooling: str = "mean", see
 
 
 def _checkpoint(module, path, *, template: str = "{text}", max_length: int = 32):
+    """A checkpoint as a fit writes it: weights, hyperparameters, DataModule state, and what the module adds."""
     ckpt = {
         "state_dict": module.state_dict(),
         "hyper_parameters": dict(module.hparams),
@@ -54,8 +56,9 @@ def _checkpoint(module, path, *, template: str = "{text}", max_length: int = 32)
         "PairsDataModule": {"target_stats": STATS, "pairs_file": "runs/x/pairs.parquet"},
         "epoch": 3,
         "global_step": 40,
-        "val_metrics": {"val_mse": 0.0004, "val_ic": 0.05},
     }
+    module._last_val = {"metrics": {"val_mse": 0.0004, "val_ic": 0.05}, "epoch": 3, "global_step": 40}
+    module.on_save_checkpoint(ckpt)
     torch.save(ckpt, path)
     return path
 
@@ -76,7 +79,7 @@ def exported(bert_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     module = _module(str(bert_dir))
     ckpt = _checkpoint(module, root / "best.ckpt")
-    out = export_predictor(ckpt, root / "predictor")
+    out = export(ckpt, root / "predictor")
     return module, out
 
 
@@ -105,12 +108,15 @@ def test_metadata_describes_the_model(exported, bert_dir):
     _, out = exported
     meta = NewsReturnPredictor.from_pretrained(out, device="cpu").metadata
     assert meta["backbone"] == str(bert_dir)
-    assert (meta["label"], meta["label_kind"], meta["horizon"]) == ("exret_h1", "exret", 1)
+    assert meta["label"] == {"kind": "exret", "horizon": 1, "column": "exret_h1"}
+    assert (meta["label_kind"], meta["horizon"]) == ("exret", 1)
+    assert meta["lora"]["r"] == 4 and meta["lora"]["target_modules"] == ["query", "value"]  # the LoRA that ran
     assert meta["target_mean"] == pytest.approx(0.0012) and meta["target_std"] == pytest.approx(0.021)
     assert (meta["pooling"], meta["finetune"], meta["max_length"]) == ("mean", "lora", 32)
     assert meta["train_start"].startswith("2015-01-02") and meta["train_end"].startswith("2016-12-30")
     assert meta["pairs_sha256"] == "ab" * 32
     assert meta["val_metrics"] == {"val_mse": 0.0004, "val_ic": 0.05}
+    assert meta["checkpoint"]["name"] == "best.ckpt" and meta["checkpoint"]["global_step"] == 40
     assert meta["pretraining_cutoff"] is None  # a home-made backbone: unknown
     assert meta["head"] == {"layers": ["dropout", "linear"]}
     assert meta["newsalpha_version"] and meta["created_at"]
@@ -160,7 +166,7 @@ def test_empty_text_names_the_row(exported):
 def test_ticker_template_round_trip(bert_dir, tmp_path):
     module = _module(str(bert_dir), pooling="first", seed=3)
     ckpt = _checkpoint(module, tmp_path / "t.ckpt", template="{ticker}: {text}")
-    pred = NewsReturnPredictor.from_pretrained(export_predictor(ckpt, tmp_path / "p"), device="cpu")
+    pred = NewsReturnPredictor.from_pretrained(export(ckpt, tmp_path / "p"), device="cpu")
     df = pd.DataFrame({"text": TEXTS[:3], "ticker": ["AAPL", "XOM", "XOM"]})
     rendered = [f"{k}: {t}" for k, t in zip(df["ticker"], df["text"], strict=True)]
     np.testing.assert_allclose(pred.predict(df).to_numpy(), _module_predictions(module, rendered), rtol=1e-5)
@@ -171,7 +177,7 @@ def test_ticker_template_round_trip(bert_dir, tmp_path):
 def test_decoder_last_pooling_round_trip(tmp_path):
     module = _module(str(make_tiny_llama(tmp_path / "llama")), pooling="last", seed=4)
     ckpt = _checkpoint(module, tmp_path / "d.ckpt")
-    pred = NewsReturnPredictor.from_pretrained(export_predictor(ckpt, tmp_path / "p"), device="cpu", batch_size=4)
+    pred = NewsReturnPredictor.from_pretrained(export(ckpt, tmp_path / "p"), device="cpu", batch_size=4)
     texts = ["apple beats estimates", "oil falls", "news", "oil rises apple misses estimates news"]
     single = np.concatenate([_module_predictions(module, [t]) for t in texts])
     np.testing.assert_allclose(pred.predict(texts), single, rtol=1e-5, atol=1e-7)
@@ -195,7 +201,7 @@ def test_estimator_manners(exported):
             NewsReturnPredictor(device="cuda").load(out)
     assert p.load(out) is p and p.path_ == out and p.device_.type == "cpu"
     p.metadata["label"] = "changed"  # a copy
-    assert p.metadata["label"] == "exret_h1"
+    assert p.metadata["label"]["column"] == "exret_h1" and p.label.column == "exret_h1"
 
 
 def _copy(src, dst):
@@ -262,23 +268,26 @@ def test_export_refuses_foreign_folder_and_replaces_predictor(exported, bert_dir
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    meta = {"pooling": "mean", "target_mean": 0.0, "target_std": 1.0, "max_length": 16}
+    meta = {"pooling": "mean", "target_mean": 0.0, "target_std": 1.0, "max_length": 16, "label": "exret_h1"}
     with pytest.raises(CheckpointError, match="refusing"):
-        save_predictor(module.merged_backbone(), module.tokenizer, module.head, meta, foreign)
+        write_predictor(module.merged_backbone(), module.tokenizer, module.head, meta, foreign)
     assert (foreign / "notes.txt").read_text() == "mine"
     target = _copy(out, tmp_path / "pred")
-    save_predictor(module.merged_backbone(), module.tokenizer, module.head, meta, target)
+    write_predictor(module.merged_backbone(), module.tokenizer, module.head, meta, target)
     assert json.loads((target / "newsalpha.json").read_text())["target_std"] == 1.0
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left behind
 
 
 def test_export_bad_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
-        export_predictor(tmp_path / "none.ckpt", tmp_path / "out")
+        export(tmp_path / "none.ckpt", tmp_path / "out")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
-        export_predictor(tmp_path / "junk.ckpt", tmp_path / "out")
+        export(tmp_path / "junk.ckpt", tmp_path / "out")
     torch.save({"weights": 1}, tmp_path / "other.ckpt")
     with pytest.raises(CheckpointError, match="not a Lightning checkpoint"):
-        export_predictor(tmp_path / "other.ckpt", tmp_path / "out")
+        export(tmp_path / "other.ckpt", tmp_path / "out")
+    torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "old.ckpt")
+    with pytest.raises(CheckpointError, match="lacks the backbone config"):
+        export(tmp_path / "old.ckpt", tmp_path / "out")
     assert not (tmp_path / "out").exists()

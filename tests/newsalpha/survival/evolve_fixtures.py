@@ -58,7 +58,9 @@ def tiny_config(root: Path, **overrides: Any) -> dict[str, Any]:
                 },  # fmt: skip
             },
             "target": "exret_h1",
-            "level": 0.05,
+            # 4 test sessions give the HAR-based DM test (few degrees of freedom) no power at 5%: a loose level lets
+            # the child be promoted so that the lineage and control mechanics run; the DM rule is tested elsewhere.
+            "level": 0.5,
         },
     }
     for key, value in overrides.items():

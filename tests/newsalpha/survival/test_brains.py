@@ -76,7 +76,8 @@ def test_untuned_predictor_is_a_general_brain(tmp_path):
     backbone = tiny_backbone(tmp_path / "backbone")
     folder = api.save_untuned_predictor(str(backbone), tmp_path / "general", target="exret_h1", max_length=32)
     meta = api.predictor_metadata(folder)
-    assert meta["untuned"] and meta["train_end"] is None and meta["label"] == "exret_h1" and meta["horizon"] == 1
+    assert meta["untuned"] and meta["train_end"] is None and meta["horizon"] == 1
+    assert meta["label"]["column"] == "exret_h1"
     ref = BrainRef("predictor", str(folder))
     assert brain_train_end(ref) is None
     first = load_brain(ref).predict(NEWS)

@@ -98,3 +98,8 @@ def test_bad_actions_are_named_errors():
         fit.score(pd.DataFrame({"decided_at": ["2024-01-02 10:00"], "ticker": ["AAA"], "weight": [1.0]}))
     with pytest.raises(ConfigError):
         TradingFitness(PRICES, ruin=1.5)
+    records = [{"decided_at": "2024-01-02T10:00Z", "ticker": "AAA", "weight": 1.0}]
+    with pytest.raises(DataContractError, match="actions must be a DataFrame .* got list"):
+        fit.score(records)
+    with pytest.raises(DataContractError, match="weight is not a finite number"):
+        fit.score(pd.DataFrame({"decided_at": ["2024-01-02T10:00Z"], "ticker": ["AAA"], "weight": ["lots"]}))

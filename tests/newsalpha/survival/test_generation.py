@@ -68,3 +68,13 @@ def test_generation_config_errors_are_one_line(tmp_path):
     cfg.write_text("pairs: {prices: {kind: file, path: p.parquet}}\nfit: {}\n")
     loaded = load_generation_config(cfg)
     assert loaded["pairs"]["prices"]["path"] == str(tmp_path / "p.parquet")
+
+
+def test_generation_command_refuses_unknown_keys_in_one_line(tmp_path, capsys):
+    from newsalpha.cli import main
+
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("pairs: {prices: {kind: file, path: p.parquet}}\nfit: {}\nlevl: 0.1\n")
+    assert main(["generation", "--config", str(cfg), "--parent", "p", "--telemetry", "t.db"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "levl" in err

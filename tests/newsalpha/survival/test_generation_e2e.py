@@ -24,8 +24,7 @@ def parent(tmp_path_factory):
     backbone = tiny_backbone(root / "backbone")
     pairs = tiny_pairs(root / "pairs")
     assert cli_main(["fit", *fit_args(backbone, pairs, root / "fit")]) == 0
-    ckpt = sorted((root / "fit" / "checkpoints").glob("best-*.ckpt"))[-1]
-    assert cli_main(["export", "--ckpt", str(ckpt), "--out", str(root / "predictor")]) == 0
+    assert cli_main(["export", "--ckpt", str(root / "fit"), "--out", str(root / "predictor")]) == 0
     return root / "predictor"
 
 
@@ -113,7 +112,9 @@ def test_generation_from_telemetry(parent, tmp_path):
     assert set(pairs["article_id"]) <= set(market.news["article_id"])
     from newsalpha.predictor import NewsReturnPredictor
 
-    assert NewsReturnPredictor.from_pretrained(out / "child").predict(["profit beats"]).shape == (1,)
+    child = NewsReturnPredictor.from_pretrained(out / "child")
+    assert child.predict(["profit beats"]).shape == (1,)
+    assert child.metadata["checkpoint"]["selected"] is True  # the child is the checkpoint its recipe selected
 
 
 def test_generation_bad_parent_is_one_line(tmp_path, capsys):
@@ -136,7 +137,7 @@ def test_generation_bad_parent_is_one_line(tmp_path, capsys):
 
 
 def test_child_cutoff_includes_parent_training_window(parent):
-    from newsalpha.predictor import read_metadata
+    from newsalpha.artifact import read_metadata
     from newsalpha.train.backbones import pretraining_cutoff
 
     meta = read_metadata(parent)
@@ -156,7 +157,7 @@ def test_survival_agent_example_runs(parent, tmp_path, capsys):
     (tmp_path / "m").mkdir()
     market.news.to_parquet(tmp_path / "m" / "news.parquet", index=False)
     market.prices.to_parquet(tmp_path / "m" / "prices.parquet", index=False)
-    path = Path(__file__).resolve().parents[2] / "examples" / "survival_agent.py"
+    path = Path(__file__).resolve().parents[3] / "examples" / "survival_agent.py"
     spec = importlib.util.spec_from_file_location("survival_agent", path)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.stats import deflated_sharpe
+from evaluation.sharpe import deflated_sharpe
 from newsalpha.survival.lineage import (
     champion_lineage,
     deflated_best,

@@ -117,3 +117,21 @@ def test_two_writers_at_once(tmp_path):
     df = Telemetry(path).to_pandas()
     assert df.groupby("agent_id").size().to_dict() == {"alpha": 150, "beta": 150}
     assert df["record_id"].is_unique
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"generation": "zero"}, "generation must be a whole number, got 'zero'"),
+        ({"generation": 1.5}, "generation must be a whole number"),
+        ({"decided_at": "not a time"}, "decided_at 'not a time' is not a time"),
+        ({"decided_at": None}, "is not a time"),
+        ({"decided_at": "2024-01-02 15:00"}, "no time zone"),
+    ],
+)
+def test_bad_log_arguments_are_named_errors(tmp_path, kwargs, match):
+    store = Telemetry(tmp_path / "t.db")
+    args = {"agent_id": "a", "generation": 0, "decided_at": "2024-01-02T15:00Z", "environment": _env(), "action": 1}
+    with pytest.raises(DataContractError, match=match):
+        store.log(**{**args, **kwargs})
+    assert len(store) == 0
