@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from data_pipelines.io import write_json_atomic
 
@@ -87,15 +88,20 @@ def bench_decisions(n_agents: int, sessions: int, workers: int, brain_mode: str)
     with tempfile.TemporaryDirectory() as tmp:
         tasks, n_news, score_s = _window_tasks(Path(tmp), n_agents, sessions, brain_mode)
         out = {"agents": n_agents, "articles_in_window": n_news, "shared_scoring_s": round(score_s, 2)}
-        for label, w in (("one_process", 1), ("pool", workers)):
+        default_threads = torch.get_num_threads()
+        runs = [("one_process", 1, default_threads), ("one_process_1_thread", 1, 1), ("pool", workers, 1)]
+        for label, w, threads in runs:
             population._CACHE.clear()
+            torch.set_num_threads(threads)  # the pool's workers use one thread each (set in the worker)
             t0 = time.perf_counter()
             res = population.run_population(tasks, workers=w)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, sum(r.cpu_s for r in res)
             decisions = sum(r.n_decisions for r in res)
-            out[label] = {"workers": w, "wall_s": round(wall, 2), "decisions": decisions,
-                          "decisions_per_s": decisions / wall}  # fmt: skip
-        out["speedup"] = out["pool"]["decisions_per_s"] / out["one_process"]["decisions_per_s"]
+            out[label] = {"workers": w, "torch_threads": threads, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                          "decisions": decisions, "decisions_per_s": decisions / wall}  # fmt: skip
+        torch.set_num_threads(default_threads)
+        for base in ("one_process", "one_process_1_thread"):
+            out[f"speedup_vs_{base}"] = out["pool"]["decisions_per_s"] / out[base]["decisions_per_s"]
     return out
 
 

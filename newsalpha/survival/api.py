@@ -7,6 +7,7 @@ worker that reads shared scores never pays for them.
 Wrapped here:
 
 - :class:`~newsalpha.predictor.NewsReturnPredictor` (``from_pretrained``) and ``read_metadata``;
+- :func:`~newsalpha.zeroshot.zero_shot_scores` (the zero-shot general model);
 - ``NewsRegressor`` + :func:`~newsalpha.artifact.write_predictor` (an untuned backbone, fresh head, as a predictor);
 - :class:`~newsalpha.survival.fitness.TradingFitness` (``score`` and its daily returns, ``daily_``);
 - :class:`~newsalpha.survival.telemetry.Telemetry`;
@@ -100,6 +101,13 @@ def save_untuned_predictor(
         "seed": seed,
     }
     return write_predictor(module.backbone, module.tokenizer, module.head, metadata, out)
+
+
+def zero_shot(texts: list[str], tickers: list[str], **options: Any) -> np.ndarray:
+    """Zero-shot scores ``log P(up) - log P(down)`` of the general chat model (:mod:`newsalpha.zeroshot`)."""
+    from newsalpha.zeroshot import zero_shot_scores
+
+    return zero_shot_scores(texts, tickers, **options)[0]
 
 
 # -- fitness and telemetry ------------------------------------------------------------------------------------

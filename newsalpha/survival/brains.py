@@ -10,8 +10,8 @@ Agent processes receive a :class:`BrainRef` (picklable) and load it with :func:`
 - ``predictor``: a predictor folder, loaded in the worker (``brain_mode: live``: every agent runs the model);
 - ``scores``: a Parquet table of predictions the evolve loop computed once per brain and window
   (``brain_mode: shared``: the model runs once, the N agents read its outputs);
-- anything added with :func:`register_brain` (e.g. the zero-shot general model), loaded from ``path`` and
-  ``options`` by the registered function.
+- ``zero_shot``: the zero-shot general model (:class:`ZeroShotBrain`);
+- anything added with :func:`register_brain`, loaded from ``path`` and ``options`` by the registered function.
 """
 
 from __future__ import annotations
@@ -83,6 +83,22 @@ class PredictorBrain:
         return np.asarray(self.predictor_.predict(frame[["text", "ticker"]]), float)
 
 
+class ZeroShotBrain:
+    """The zero-shot general model as a brain: an instruction-tuned LM asked "up or down?" about each article.
+
+    ``path`` names the model (default the embedded SmolLM2-135M-Instruct); ``options`` go to
+    :func:`newsalpha.zeroshot.zero_shot_scores` (``max_length``, ``batch_size``, ``cache_dir``, ...). Its scores
+    are log-odds, not returns: agents only standardise and rank them.
+    """
+
+    def __init__(self, ref: BrainRef):
+        self.options_ = {"model": ref.path or "smollm2", **dict(ref.options)}
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        texts, tickers = frame["text"].astype(str).tolist(), frame["ticker"].astype(str).tolist()
+        return api.zero_shot(texts, tickers, **self.options_)
+
+
 def _load_predictor(ref: BrainRef) -> Brain:
     return PredictorBrain(ref.path, batch_size=int(dict(ref.options).get("batch_size", 32)))
 
@@ -91,7 +107,11 @@ def _load_scores(ref: BrainRef) -> Brain:
     return ScoreTable(pd.read_parquet(ref.path))
 
 
-LOADERS: dict[str, Callable[[BrainRef], Brain]] = {"predictor": _load_predictor, "scores": _load_scores}
+LOADERS: dict[str, Callable[[BrainRef], Brain]] = {
+    "predictor": _load_predictor,
+    "scores": _load_scores,
+    "zero_shot": ZeroShotBrain,
+}
 
 
 def register_brain(kind: str, loader: Callable[[BrainRef], Brain]) -> None:

@@ -14,6 +14,9 @@
 A generation's files are complete once ``gen_g/summary.json`` and then ``state.json`` are written (atomically).
 Run again with the same ``--out`` and config after a crash (even SIGKILL): finished generations are kept, the
 unfinished one is removed and redone from the saved state.
+
+Agents run in worker processes started with ``forkserver`` (or ``spawn``): a script that calls :func:`evolve`
+needs the usual ``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
@@ -178,9 +181,7 @@ def _check_lookahead(ref: BrainRef, first: str) -> None:
 
 
 def _tasks(g: int, pop: list[dict], brains: dict[str, BrainRef], window, cfg, market, gdir) -> list[AgentTask]:
-    roles = [("population", "a", "specialised", FILES["population_store"])]
-    if "general" in brains:
-        roles.append(("control", "c", "general", FILES["control_store"]))
+    roles = [("population", "a", FILES["population_store"]), ("control", "c", FILES["control_store"])]
     a = cfg.agents
     return [
         AgentTask(
@@ -188,7 +189,7 @@ def _tasks(g: int, pop: list[dict], brains: dict[str, BrainRef], window, cfg, ma
             generation=g,
             role=role,
             genome=member["genome"],
-            brain=brains[brain],
+            brain=brains[role],
             news_path=str(gdir / FILES["news"]),
             prices_path=str(market.prices_path),
             window=window,
@@ -198,7 +199,8 @@ def _tasks(g: int, pop: list[dict], brains: dict[str, BrainRef], window, cfg, ma
             calendar=cfg.market.calendar,
             telemetry_batch=a.telemetry_batch,
         )
-        for role, tag, brain, store in roles
+        for role, tag, store in roles
+        if role in brains
         for i, member in enumerate(pop)
     ]
 
@@ -256,23 +258,22 @@ def _trade_window(g: int, state: dict, cfg: EvolveConfig, market: Market, ctx: d
     general, window, champion = ctx["general"], ctx["windows"][g], Path(state["champion"])
     news = market.news[(market.news["session"] >= window[0]) & (market.news["session"] <= window[1])]
     write_parquet_atomic(news.reset_index(drop=True), gdir / FILES["news"])
-    specialised = BrainRef("predictor", str(champion), "specialised")
-    _check_lookahead(specialised, window[0])
-    brains = {"specialised": _brain_for(specialised, "specialised", news, cfg, gdir)}
-    if cfg.control and champion.resolve() != Path(general.path).resolve():
+    # until a child is promoted the population trades with the general brain (the lineage's root is only a parent)
+    specialised = champion.resolve() != Path(ctx["root"]).resolve()
+    first = BrainRef("predictor", str(champion), "specialised") if specialised else general
+    _check_lookahead(first, window[0])
+    brains = {"population": _brain_for(first, first.name, news, cfg, gdir)}
+    if cfg.control and specialised:
         _check_lookahead(general, window[0])
-        brains["general"] = _brain_for(general, "general", news, cfg, gdir)
+        brains["control"] = _brain_for(general, "general", news, cfg, gdir)
     tasks = _tasks(g, state["population"], brains, window, cfg, market, gdir)
     t0 = time.perf_counter()
     outcomes = run_population(tasks, cfg.agents.workers, cfg.agents.start_method)
     pool_s = time.perf_counter() - t0
     members = state["population"] * len(brains)  # task order: the population, then the control
+    paths = {"population": first.path or first.kind, "control": general.path or general.kind}
     meta = {
-        t.agent_id: {
-            "brain": t.brain.name,
-            "brain_path": str(champion if t.role == "population" else general.path),
-            "parents": list(m["parents"]),
-        }  # fmt: skip
+        t.agent_id: {"brain": t.brain.name, "brain_path": paths[t.role], "parents": list(m["parents"])}
         for t, m in zip(tasks, members, strict=True)
     }
     agents = agents_table(g, tasks, outcomes, meta)
@@ -284,7 +285,8 @@ def _trade_window(g: int, state: dict, cfg: EvolveConfig, market: Market, ctx: d
         {"population": gdir / FILES["population_store"], "control": gdir / FILES["control_store"]},
         gdir / FILES["telemetry"],
     )
-    return {"agents": agents, "n_articles": int(len(news)), "control": "general" in brains, "pool_s": pool_s}
+    return {"agents": agents, "n_articles": int(len(news)), "control": "control" in brains, "pool_s": pool_s,
+            "brain": first.name}  # fmt: skip
 
 
 def run_generation_step(g: int, state: dict, cfg: EvolveConfig, market: Market, ctx: dict) -> dict:
@@ -310,6 +312,7 @@ def run_generation_step(g: int, state: dict, cfg: EvolveConfig, market: Market, 
         "generation": g,
         "window": {"first": window[0], "last": window[1], "end": window[2], "n_articles": traded["n_articles"]},
         "champion": str(champion),
+        "population_brain": traded["brain"],
         "control": traded["control"],
         "brain_mode": cfg.agents.brain_mode,
         "best_agent": ranked.iloc[0]["agent_id"],
@@ -377,7 +380,7 @@ def evolve(config: str | Path | EvolveConfig, out: str | Path, report: bool = Tr
     if first:
         log.info("resuming %s at generation %d (generations 0-%d are complete)", out, first, first - 1)
     api.trim_lineage(out / LINEAGE_FILE, first)  # records of the unfinished generation's child go
-    ctx = {"out": out, "general": general, "windows": windows}
+    ctx = {"out": out, "general": general, "root": root, "windows": windows}
     for g in range(first, cfg.generations):
         log.info("generation %d: window %s to %s, champion %s", g, *windows[g][:2], state["champion"])
         state = run_generation_step(g, state, cfg, market, ctx)

@@ -141,10 +141,13 @@ def _resolve(cfg: EvolveConfig, base: Path) -> None:
             return value
         return str((base / value).resolve())
 
+    def rel_or_name(value: str | None) -> str | None:  # a model may be a name ("smollm2") rather than a folder
+        resolved = rel(value)
+        return resolved if resolved is None or Path(resolved).exists() else value
+
     m = cfg.market
     m.synth, m.news, m.prices = rel(m.synth), rel(m.news), rel(m.prices)
-    cfg.general.path = rel(cfg.general.path)
-    cfg.root = rel(cfg.root)
+    cfg.general.path, cfg.root = rel_or_name(cfg.general.path), rel_or_name(cfg.root)
 
 
 def evolve_config_from_dict(data: Any, *, file: str = "<config>", base: Path | None = None) -> EvolveConfig:

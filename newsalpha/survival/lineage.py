@@ -162,7 +162,7 @@ def general_gap(agents: pd.DataFrame) -> pd.DataFrame:
     for g, d in agents.groupby("generation", sort=True):
         pop, ctl = (d[d["role"] == role] for role in ("population", "control"))
         pop, ctl = pop.set_index(_slot(pop["agent_id"])), ctl.set_index(_slot(ctl["agent_id"]))
-        if ctl.empty:  # the champion is the general brain: the population is its own control
+        if ctl.empty:  # no child promoted yet: the population trades with the general brain, its own control
             mean = float(pop["fit_net_return"].mean())
             rows.append(
                 {
@@ -171,7 +171,7 @@ def general_gap(agents: pd.DataFrame) -> pd.DataFrame:
                     "specialised_mean": mean,
                     "general_mean": mean,
                     "gap_mean": 0.0,
-                    "note": "same brain: the general brain is the champion",
+                    "note": "no specialised brain yet: the general brain drives the population",
                 }  # fmt: skip
             )
             continue

@@ -244,6 +244,7 @@ class AgentOutcome:
     outcome: str
     stopped_session: int
     wall_s: float
+    cpu_s: float  # CPU time of this agent's process while it ran (all its threads)
     pid: int
 
 
@@ -264,7 +265,7 @@ def _window(task: AgentTask, fitness: Any) -> Window:
 
 def run_agent(task: AgentTask) -> AgentOutcome:
     """Run one agent (in a worker process or in this one)."""
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     fitness = _cached(
         ("fitness", task.prices_path, task.cost_bps, task.ruin, task.calendar),
         lambda: api.make_fitness(pd.read_parquet(task.prices_path), task.cost_bps, task.ruin, task.calendar),
@@ -287,6 +288,7 @@ def run_agent(task: AgentTask) -> AgentOutcome:
         run.outcome,
         run.stopped_session,
         time.perf_counter() - t0,
+        time.process_time() - cpu0,
         os.getpid(),
     )
 

@@ -6,7 +6,7 @@ Files of a generation folder ``gen_NN/`` (names in one place, :data:`FILES`):
     generation, agent_id, role ("population" | "control"), brain, parents (list of agent ids), one column per
     gene (``gene_*``), one per fitness field (``fit_*``: net_return, sharpe, max_drawdown, turnover, nw_tstat,
     sessions_alive, n_sessions, survived, costs_paid, final_equity), outcome ("window_end" | "drawdown_stop" |
-    "ruin"), stopped_session, n_decisions, n_records, wall_s, pid.
+    "ruin"), stopped_session, n_decisions, n_records, wall_s, cpu_s, pid.
 ``daily.parquet``
     generation, agent_id, role, session, ret: the agent's close-to-close equity return per window session.
 ``telemetry.parquet``
@@ -60,6 +60,7 @@ def agents_table(
             n_decisions=res.n_decisions,
             n_records=res.n_records,
             wall_s=res.wall_s,
+            cpu_s=res.cpu_s,
             pid=res.pid,
         )
         rows.append(row)

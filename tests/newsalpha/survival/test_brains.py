@@ -84,3 +84,17 @@ def test_untuned_predictor_is_a_general_brain(tmp_path):
     again = api.save_untuned_predictor(str(backbone), tmp_path / "again", max_length=32)
     np.testing.assert_allclose(load_brain(BrainRef("predictor", str(again))).predict(NEWS), first)  # seeded head
     assert first.shape == (3,) and np.isfinite(first).all() and first[0] != first[1]
+
+
+def test_zero_shot_general_model_is_a_brain(tmp_path):
+    from newsalpha.zeroshot import zero_shot_scores
+    from tests.newsalpha.test_zeroshot import _tiny_llama
+
+    model = _tiny_llama(tmp_path / "llama")
+    options = (("max_length", 64), ("cache_dir", str(tmp_path / "cache")))
+    brain = load_brain(BrainRef("zero_shot", model, "general", options))
+    got = brain.predict(NEWS)
+    want, _ = zero_shot_scores(NEWS["text"].tolist(), NEWS["ticker"].tolist(), model=model, max_length=64,
+                               use_cache=False)  # fmt: skip
+    np.testing.assert_allclose(got, want)
+    assert got[1] != got[2]  # the ticker is part of the prompt

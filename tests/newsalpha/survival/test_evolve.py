@@ -190,3 +190,19 @@ def test_synthetic_market_and_rolling_windows(tmp_path):
     cfg.generations = 9
     with pytest.raises(ConfigError, match="window\\(s\\) of 8 sessions"):
         plan_windows(cfg, market, None)
+
+
+def test_zero_shot_general_brain_drives_generation_zero(tmp_path):
+    from tests.newsalpha.test_zeroshot import _tiny_llama
+
+    cfg = tiny_config(tmp_path, generations=1, finetune=False, population={"size": 4})
+    llama, backbone = _tiny_llama(tmp_path / "llama"), cfg["general"]["backbone"]
+    cfg["general"] = {"kind": "zero_shot", "path": llama, "backbone": backbone,
+                      "options": {"max_length": 64, "cache_dir": str(tmp_path / "cache")}}  # fmt: skip
+    res = evolve(write_config(cfg, tmp_path / "e.yaml"), tmp_path / "run", report=False)
+    summary = json.loads((res.out / "gen_00" / "summary.json").read_text())
+    assert summary["population_brain"] == "general" and not summary["control"]
+    agents = pd.read_parquet(res.out / "gen_00" / "agents.parquet")
+    assert set(agents["brain_path"]) == {str(tmp_path / "llama")}
+    assert (res.out / "brains" / "root" / "newsalpha.json").is_file()  # the untuned parent of future children
+    assert res.champion == str(res.out / "brains" / "root")

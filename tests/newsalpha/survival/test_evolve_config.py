@@ -78,3 +78,11 @@ def test_shipped_fit_sections_parse_as_fit_configs(path, tmp_path):
     with pytest.raises(SystemExit) as done:
         cli_main(["fit", "--config", str(tmp_path / "fit.yaml"), "--print_config"])
     assert done.value.code == 0
+
+
+def test_model_names_are_not_taken_for_paths(tmp_path):
+    (tmp_path / "pred").mkdir()
+    data = {"market": {"synth": "s.yaml"}, "finetune": False, "general": {"kind": "zero_shot", "path": "smollm2"}}
+    assert evolve_config_from_dict(data, base=tmp_path).general.path == "smollm2"
+    data["general"] = {"kind": "predictor", "path": "pred"}
+    assert evolve_config_from_dict(data, base=tmp_path).general.path == str(tmp_path / "pred")

@@ -18,7 +18,7 @@ from tests.newsalpha.survival.evolve_fixtures import tiny_config, write_config
 from tests.newsalpha.survival.test_evolve import TIMEOUT, _cli, _state, kill_when
 
 pytestmark = pytest.mark.slow
-VOLATILE = ["wall_s", "pid", "brain_path"]  # timings, process ids, and paths inside each run folder
+VOLATILE = ["wall_s", "cpu_s", "pid", "brain_path"]  # timings, process ids, and paths inside each run folder
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def test_deflated_best_counts_every_trial_so_far():
 def test_general_gap_is_paired_by_genome():
     agents, _ = _agents()
     gap = general_gap(agents).set_index("generation")
-    assert gap.loc[0, "paired"] == 0 and gap.loc[0, "gap_mean"] == 0.0 and "same brain" in gap.loc[0, "note"]
+    assert gap.loc[0, "paired"] == 0 and gap.loc[0, "gap_mean"] == 0.0 and "general brain drives" in gap.loc[0, "note"]
     a = agents.set_index("agent_id")["fit_net_return"]
     diff = np.array([a[f"g01-a0{i}"] - a[f"g01-c0{i}"] for i in range(3)])
     assert gap.loc[1, "gap_mean"] == pytest.approx(diff.mean())
