@@ -12,6 +12,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from scipy import stats as sps
 
 from evaluation.plots import COLORS, MONTHS, SIZE, figure, heatmap, quantile_means
 
@@ -124,11 +125,12 @@ def plot_event_study(events: pd.DataFrame, horizon: int = 1) -> Figure:
 
 
 def plot_ic_decay(decay: pd.DataFrame, horizon: int) -> Figure:
-    """IC at each label horizon with Newey-West 95% error bars; the horizon the model was trained on marked."""
+    """IC at each label horizon with HAR 95% error bars (t_B of ``ic / tstat``); the trained horizon marked."""
     fig, (ax,) = figure()
     pos = np.arange(len(decay))
     with np.errstate(invalid="ignore", divide="ignore"):
-        half = np.abs(Z95 * decay["ic"] / decay["tstat"]).to_numpy()
+        crit = sps.t.ppf(0.975, decay["dof"]) if "dof" in decay else Z95
+        half = np.abs(crit * decay["ic"] / decay["tstat"]).to_numpy()
     colors = [COLORS["net"] if h == horizon else COLORS["roll"] for h in decay["horizon"]]
     ax.bar(pos, decay["ic"], color=colors, alpha=0.85, width=0.6)
     ax.errorbar(pos, decay["ic"], yerr=half, fmt="none", ecolor="black", elinewidth=0.9, capsize=3)

@@ -98,8 +98,8 @@ FIGURES: list[tuple[str, str, Any, Any, Draw]] = [
      "one that reverses is overreaction.",
      _need("event_study")(lambda d, s: ps.plot_event_study(s["event_study"], d.horizon))),
     ("signal", "ic_decay", "IC across horizons",
-     "IC of the same predictions with the realised return over 1 to 20 sessions after the entry, Newey-West 95% "
-     "error bars (lags at least h - 1).",
+     "IC of the same predictions with the realised return over 1 to 20 sessions after the entry, with 95% "
+     "error bars from the headline's HAR test.",
      _need("ic_decay")(lambda d, s: ps.plot_ic_decay(s["ic_decay"], d.horizon))),
     ("signal", "ic", ("Daily IC over time", "Rolling correlation of signal and return"),
      ("The daily IC across tickers and its 21-session mean; the headline IC is the mean of the daily ICs.",

@@ -20,7 +20,8 @@ import pandas as pd
 UNITS_NOTE = (
     "Units: returns per session in basis points (bp; 1 bp = 0.01%); cumulative and annual returns, drawdowns, "
     "hit rates and turnover in percent (turnover: notional traded per session as a share of capital); Sharpe, "
-    "Sortino and Calmar annualised over {periods:g} sessions a year; t-statistics Newey-West."
+    "Sortino and Calmar annualised over {periods:g} sessions a year; t-statistics HAR (EWC) in the headline and "
+    "the IC decay, Newey-West in the breakdowns."
 )
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # what can start emphasis, code, a link or a table cell
 _NUMERIC = re.compile(r"^(n/a|[-+−]?[\[(]?[-+−]?[\d.,]+\S*)")

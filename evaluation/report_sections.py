@@ -89,7 +89,7 @@ def tiles(data: RunData, sheet: Sheet) -> list[tuple[str, str, str]]:
     m, ex = data.metrics, sheet["exposure"] or {}
     ci = m.get("ls_sharpe_ci") or [None, None]
     n_trials = int(m.get("n_trials") or 1)
-    ic = ("IC", num(m.get("ic_mean"), ".3f"), f"NW t {num(m.get('ic_tstat'))}")
+    ic = ("IC", num(m.get("ic_mean"), ".3f"), f"HAR t {num(m.get('ic_tstat'))}")
     dsr = (
         "deflated Sharpe",
         num(m.get("deflated_sharpe"), ".2f"),
@@ -103,7 +103,7 @@ def tiles(data: RunData, sheet: Sheet) -> list[tuple[str, str, str]]:
     if data.mode == "time_series":
         out = [
             ic,
-            ("timing − hold, net", bp(m.get("timing_mean"), 2), f"per session, NW t {num(m.get('timing_tstat'))}"),
+            ("timing − hold, net", bp(m.get("timing_mean"), 2), f"per session, HAR t {num(m.get('timing_tstat'))}"),
             (
                 "Sharpe net / hold",
                 f"{num(m.get('ls_sharpe_net'))} / {num(m.get('hold_sharpe'))}",
@@ -121,7 +121,7 @@ def tiles(data: RunData, sheet: Sheet) -> list[tuple[str, str, str]]:
         return [*out, dsr, cost]
     out = [
         ic,
-        ("net per session", bp(m.get("ls_mean_net"), 2), f"long-short, NW t {num(m.get('ls_tstat_net'))}"),
+        ("net per session", bp(m.get("ls_mean_net"), 2), f"long-short, HAR t {num(m.get('ls_tstat_net'))}"),
         ("Sharpe, net", num(m.get("ls_sharpe_net")), f"95% [{num(ci[0])}, {num(ci[1])}]"),
         dsr,
     ]
