@@ -9,7 +9,10 @@ Measures, in one run, written to ``benchmarks/results/synth.json``:
   vs realised ``exret_h1``) overall and on the test split, the IC of TF-IDF + ridge trained on the labels
   (alpha picked on the validation split), the same on the null market, how much of the *meaning* (the score)
   a bag of words can recover even when trained on the truth, per article kind, and the share of test texts
-  seen verbatim in training.
+  seen verbatim in training;
+* the zoo (``--zoo`` for this part alone, to ``synth_zoo.json``): generation time of zoo markets of 2,000 to
+  50,000 articles, and how much of the meaning a bag of words trained before a vocabulary drift still finds
+  after it.
 
     python benchmarks/bench_synth.py            # full size (1 M articles)
     python benchmarks/bench_synth.py --quick    # 100 k articles
@@ -174,13 +177,56 @@ def bench_demo(config: str, lm: bool = False) -> dict:
     }
 
 
+def bench_zoo() -> dict:
+    """The zoo options: generation time of zoo markets by size, and what the vocabulary drift does to n-grams.
+
+    On ``configs/synth/zoo_drift.yaml``: TF-IDF + ridge trained on the *true scores* of the first 70% of the
+    pre-drift articles, its correlation with the score on the other pre-drift articles and on the post-drift
+    ones (the same meanings in other words).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
+
+    from data_pipelines.synthetic.zoo import zoo_params
+
+    sizes = {}
+    for n in (2_000, 10_000, 50_000):
+        t0 = time.perf_counter()
+        market = make_market(**zoo_params(1, articles=(n, n), tickers=(40, 200)))
+        sizes[str(n)] = {"tickers": len(market.info["tickers"]), "generate_s": round(time.perf_counter() - t0, 2)}
+    kwargs, _ = load_synth_config(ROOT / "configs" / "synth" / "zoo_drift.yaml")
+    market = make_market(**kwargs)
+    after = (market.news["published_at"] >= pd.Timestamp(market.info["drift"]["at"])).to_numpy()
+    train = ~after & (np.cumsum(~after) <= 0.7 * (~after).sum())
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    model = Ridge(alpha=1.0).fit(vec.fit_transform(market.news["text"][train]), market.truth["score"][train])
+
+    def corr(mask: np.ndarray) -> float:
+        pred = model.predict(vec.transform(market.news["text"][mask]))
+        return round(float(np.corrcoef(pred, market.truth["score"][mask])[0, 1]), 3)
+
+    return {
+        "generation_by_size": sizes,
+        "drift_config": "configs/synth/zoo_drift.yaml",
+        "articles_after_drift": int(after.sum()),
+        "tfidf_on_truth_corr_with_score_pre_drift_held_out": corr(~after & ~train),
+        "tfidf_on_truth_corr_with_score_post_drift": corr(after),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 k articles instead of 1 M")
     parser.add_argument("--lm", action="store_true", help="also ridge on frozen MiniLM embeddings (demo market)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "synth.json"))
+    parser.add_argument("--zoo", action="store_true", help="only the zoo section (writes synth_zoo.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.zoo:
+        out = Path(args.out).with_name("synth_zoo.json")
+        out.write_text(json.dumps({"zoo": bench_zoo()}, indent=2) + "\n")
+        print(out.read_text())
+        return 0
     n = 100_000 if args.quick else 1_000_000
     report = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
@@ -188,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "demo": bench_demo(str(ROOT / "configs" / "synth" / "demo.yaml"), lm=args.lm),
         "null": bench_demo(str(ROOT / "configs" / "synth" / "null.yaml")),
         "generation": bench_generation(n, n_tickers=500 if not args.quick else 100, n_sessions=2520),
+        "zoo": bench_zoo(),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2, default=float) + "\n")

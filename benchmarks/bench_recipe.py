@@ -1,0 +1,440 @@
+"""Fine-tuning recipes against the baselines on zoo markets: which recipe to ship, and what it reaches.
+
+Each market is a synthetic zoo market (:func:`data_pipelines.synthetic.zoo.zoo_params`) named by its seed,
+written and paired through the ordinary files. On each market, in the same run:
+
+* the baselines: TF-IDF (1-2 grams) + ridge (``evaluation.baselines``), frozen MiniLM embeddings + ridge
+  (``newsalpha.embedding_baseline``, max length 64), the zero-shot general model (``newsalpha.zeroshot``,
+  SmolLM2-135M-Instruct) and the oracle (the planted effect itself);
+* each recipe: ``newsalpha fit`` with its YAML config and overrides, every epoch's checkpoint kept; the test
+  split is predicted from the checkpoint the recipe selects (by its ``checkpoint.monitor``), and, for the
+  evidence on selection, from the best epoch by ``val_mse`` and from the last one.
+
+Scored on the test rows: pooled IC (Pearson, with the label), mean per-session IC and its Newey-West t, the
+share of the oracle's IC, Diebold-Mariano on squared error against TF-IDF and against the embeddings
+(errors averaged per session; positive = the recipe is better), MSE, fit time and its cost per 1,000
+training articles per epoch.
+
+Seeds: recipes are compared and chosen on the TUNE seeds only. The REPORT seeds are fixed here and are never
+used to choose anything: ``report`` runs exactly one recipe (the chosen default) on them, once, and refuses to
+overwrite its result. Nothing in ``tune`` reads a report market.
+
+    python benchmarks/bench_recipe.py tune --recipe full --recipe full_lpft     # append to recipe_tune.json
+    python benchmarks/bench_recipe.py report --recipe default                   # once: recipe_report.json
+    python benchmarks/bench_recipe.py table                                     # the evidence table
+
+Markets, fits and baseline predictions are cached under ``runs/bench_recipe/`` (a fit is redone only when its
+recipe changes). CPU only: one fit at a time, ``--threads`` torch threads (default 1: on a machine shared by
+several jobs, one thread per process ran a full fine-tuning step twice as fast as two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from data_pipelines.contracts import Label  # noqa: E402
+from data_pipelines.io import write_json_atomic, write_predictions  # noqa: E402
+
+TARGET = "exret_h1"
+WORK = ROOT / "runs" / "bench_recipe"
+RESULTS = ROOT / "benchmarks" / "results"
+TUNE_SEEDS = (101, 102, 103)  # recipes are chosen on these
+REPORT_SEEDS = (901, 902, 903, 904, 905)  # never used to choose anything: one run of the chosen recipe
+TUNE_MARKETS = {"articles": (2_000, 3_000), "tickers": (20, 60), "signal": (0.25, 0.5)}
+REPORT_MARKETS = {"articles": (2_000, 3_000), "tickers": (20, 60), "signal": (0.25, 0.5)}
+EMB_MAX_LENGTH = 64
+ZS_CALIBRATION_ROWS = 300
+
+FIT = "configs/fit"
+LPFT = "--trainer.callbacks+=newsalpha.train.recipe.RidgeHeadInit"
+CAL = "--trainer.callbacks+=newsalpha.train.recipe.CalibrateHeadOnVal"
+EMA = ["--trainer.callbacks+=lightning.pytorch.callbacks.EMAWeightAveraging", "--trainer.callbacks.decay=0.98"]
+LORA_QV = '{"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}'
+LORA_ALL = '{"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["query", "key", "value", "dense"]}'
+RECIPES: dict[str, tuple[str, list[str]]] = {  # name -> (config, overrides); callbacks run in the order listed
+    "lora_default": (f"{FIT}/minilm_lora.yaml", []),  # the README's own-data default, as it is
+    "demo_lora": (f"{FIT}/demo_synth.yaml", []),  # the demo's LoRA r=16, 6 epochs, val_mse selection
+    "full": (f"{FIT}/recipe_full.yaml", []),  # full fine-tune, 6 epochs to lr 0, val IC selection
+    "full_lpft": (f"{FIT}/recipe_full.yaml", [LPFT]),  # + head initialised by ridge on frozen features
+    "lpft_cal": (f"{FIT}/recipe_full.yaml", [LPFT, CAL]),  # + head rescaled by the validation line
+    "lpft_cal_lr1e-4": (f"{FIT}/recipe_full.yaml", [LPFT, CAL, "--model.lr", "1e-4"]),
+    "lpft_cal_huber": (f"{FIT}/recipe_full.yaml", [LPFT, CAL, "--model.loss", "huber"]),
+    "lpft_ema_cal": (f"{FIT}/recipe_full.yaml", [LPFT, *EMA, CAL]),
+    "lpft_cal_8ep": (f"{FIT}/recipe_full.yaml", [LPFT, CAL, "--trainer.max_epochs", "8"]),
+    "lora_lpft_cal": (  # the demo's LoRA (r=16 on query/value, lr 1e-3) with LP-FT, val IC selection, calibration
+        f"{FIT}/recipe_full.yaml",
+        [
+            LPFT,
+            CAL,
+            "--model.finetune",
+            "lora",
+            "--model.lora",
+            LORA_QV,
+            "--model.lr",
+            "1e-3",
+            "--model.head_lr",
+            "3e-3",
+        ],
+    ),
+    "lora_all_lpft_cal": (
+        f"{FIT}/recipe_full.yaml",
+        [
+            LPFT,
+            CAL,
+            "--model.finetune",
+            "lora",
+            "--model.lora",
+            LORA_ALL,
+            "--model.lr",
+            "1e-3",
+            "--model.head_lr",
+            "3e-3",
+        ],
+    ),
+    "default": (f"{FIT}/recipe_default.yaml", []),
+}
+
+
+# -- markets and baselines ------------------------------------------------------------------------------------
+
+
+def market(seed: int, spec: dict) -> Path:
+    """Write zoo market ``seed`` and its pairs under ``WORK/markets/<seed>`` (once)."""
+    from data_pipelines.pairs import build_pairs_from_config
+    from data_pipelines.synthetic.io import write_market
+    from data_pipelines.synthetic.market import make_market
+    from data_pipelines.synthetic.zoo import zoo_params
+
+    folder = WORK / "markets" / str(seed)
+    if (folder / "pairs" / "manifest.json").is_file():
+        return folder
+    params = zoo_params(seed, **spec)
+    paths = write_market(make_market(**params), folder, "parquet", {"splits": {"fractions": [0.6, 0.2, 0.2]}})
+    build_pairs_from_config(paths["pairs_config"], out=folder / "pairs")
+    return folder
+
+
+def test_rows(folder: Path) -> pd.DataFrame:
+    """The test rows with their label and the planted effect (the oracle's prediction)."""
+    pairs = pd.read_parquet(folder / "pairs" / "pairs.parquet")
+    truth = pd.read_parquet(folder / "truth.parquet", columns=["article_id", "ticker", "effect"])
+    test = pairs[(pairs["split"] == "test") & pairs[TARGET].notna()]
+    return test[["article_id", "ticker", "session", TARGET]].merge(truth, on=["article_id", "ticker"])
+
+
+def baselines(folder: Path) -> dict[str, pd.DataFrame]:
+    """TF-IDF + ridge, embeddings + ridge and zero-shot predictions of the test split (cached), and their costs."""
+    from evaluation.baselines import tfidf_ridge_baseline
+    from newsalpha.embedding_baseline import embedding_ridge_baseline
+    from newsalpha.zeroshot import zero_shot_baseline
+
+    out, pairs = {}, None
+    makers = {
+        "tfidf_ridge": lambda p: tfidf_ridge_baseline(p, TARGET),
+        "embedding_ridge": lambda p: embedding_ridge_baseline(p, TARGET, max_length=EMB_MAX_LENGTH),
+        "zero_shot": lambda p: zero_shot_baseline(p, TARGET, max_calibration_rows=ZS_CALIBRATION_ROWS, batch_size=16),
+    }
+    for name, make in makers.items():
+        path = folder / "baselines" / f"{name}.parquet"
+        if not path.is_file():
+            pairs = pd.read_parquet(folder / "pairs" / "pairs.parquet") if pairs is None else pairs
+            t0 = time.perf_counter()
+            preds, info = make(pairs)
+            info = {k: v for k, v in info.items() if k != "val_mse"}
+            write_predictions(preds, path, Label.parse(TARGET))
+            write_json_atomic({**info, "seconds": round(time.perf_counter() - t0, 1)}, path.with_suffix(".json"))
+        out[name] = pd.read_parquet(path)
+    return out
+
+
+# -- fitting: the one place that calls the fit API ------------------------------------------------------------
+
+
+def run_fit(config: str, overrides: list[str], pairs_dir: Path, run_dir: Path) -> float:
+    """``newsalpha fit`` in a subprocess, every epoch's checkpoint kept; returns the wall time in seconds.
+
+    The one call to the fit API (switch to ``newsalpha.fit(config)`` here when it exists).
+    """
+    cmd = [sys.executable, "-m", "newsalpha.cli", "fit", "--config", str(ROOT / config), *overrides]
+    cmd += ["--data.pairs_dir", str(pairs_dir), "--trainer.default_root_dir", str(run_dir)]
+    cmd += [
+        "--checkpoint.save_top_k",
+        "-1",
+        "--checkpoint.filename",
+        "{epoch}",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    (run_dir / "fit.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"fit failed ({done.returncode}); see {run_dir / 'fit.log'}:\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def predict_checkpoints(run_dir: Path, ckpts: dict[str, Path]) -> dict[str, pd.DataFrame]:
+    """Predict the test split from each named checkpoint with ``newsalpha predict`` (one process for all)."""
+    outs = {name: run_dir / f"pred_{name}.parquet" for name in ckpts}
+    script = (
+        "import sys\nfrom newsalpha.train.cli import run_lightning_cli\n"
+        "for ck, out in zip(sys.argv[2::2], sys.argv[3::2]):\n"
+        "    run_lightning_cli(['predict', '--config', sys.argv[1], '--ckpt_path', ck, "
+        "'--prediction_writer.output', out, '--trainer.enable_progress_bar', 'false'])\n"
+    )
+    args = [str(run_dir / "config.yaml")] + [str(x) for n in ckpts for x in (ckpts[n], outs[n])]
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"predict failed: {done.stderr[-2000:]}")
+    return {name: pd.read_parquet(path) for name, path in outs.items()}
+
+
+def _env() -> dict[str, str]:
+    threads = os.environ.get("OMP_NUM_THREADS", "1")
+    extra = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    return {**os.environ, **extra, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def epoch_metrics(run_dir: Path) -> pd.DataFrame:
+    """Validation metrics per epoch from the CSV logger."""
+    frame = pd.read_csv(sorted((run_dir / "logs").glob("version_*/metrics.csv"))[-1])
+    cols = [c for c in ("val_ic", "val_mse", "val_rank_ic") if c in frame]
+    return frame.dropna(subset=["val_mse"]).groupby("epoch")[cols].last()
+
+
+def selections(run_dir: Path) -> dict[str, Path]:
+    """The checkpoint the recipe ships (its own monitor), the best by val_mse, by val_ic, and the last."""
+    import yaml
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())["checkpoint"]
+    metrics = epoch_metrics(run_dir)
+    ckpt = lambda e: run_dir / "checkpoints" / f"epoch={int(e)}.ckpt"  # noqa: E731
+    by = {
+        "val_ic": metrics["val_ic"].idxmax(),
+        "val_mse": metrics["val_mse"].idxmin(),
+        "last": metrics.index.max(),
+    }
+    own = metrics[cfg["monitor"]].idxmax() if cfg["mode"] == "max" else metrics[cfg["monitor"]].idxmin()
+    return {"selected": ckpt(own), **{k: ckpt(v) for k, v in by.items()}}
+
+
+# -- scoring --------------------------------------------------------------------------------------------------
+
+
+def score(pred: pd.DataFrame, test: pd.DataFrame, refs: dict[str, pd.DataFrame]) -> dict:
+    """IC, per-session IC, share of the oracle, MSE and DM against each reference, on the test rows."""
+    from evaluation.stats import daily_ic, diebold_mariano, newey_west_tstat
+
+    keys = ["article_id", "ticker"]
+    df = test.merge(pred[[*keys, "prediction"]], on=keys, validate="1:1")
+    y, p = df[TARGET].to_numpy(float), df["prediction"].to_numpy(float)
+    oracle = float(np.corrcoef(df["effect"], y)[0, 1])
+    ic = float(np.corrcoef(p, y)[0, 1]) if np.std(p) > 0 else float("nan")
+    per = daily_ic(df.rename(columns={TARGET: "ret"})[["session", "prediction", "ret"]]).dropna()
+    out = {
+        "n": len(df),
+        "ic": round(ic, 4),
+        "share_of_oracle": round(ic / oracle, 3),
+        "session_ic": round(float(per.mean()), 4) if len(per) else None,
+        "session_ic_t": round(float(newey_west_tstat(per.to_numpy())[1]), 2) if len(per) > 2 else None,
+        "mse": float(np.mean((y - p) ** 2)),
+    }
+    for name, ref in refs.items():
+        r = df[keys].merge(ref[[*keys, "prediction"]], on=keys, how="left")["prediction"].to_numpy(float)
+        stat, pval = diebold_mariano(y - p, y - r, groups=df["session"].to_numpy())
+        out[f"dm_vs_{name}"], out[f"dm_p_vs_{name}"] = round(stat, 2), float(f"{pval:.3g}")
+    return out
+
+
+def market_row(folder: Path, seed: int) -> dict:
+    """The market's description and its baselines' scores."""
+    info = json.loads((folder / "synth.json").read_text())["info"]
+    test = test_rows(folder)
+    base = baselines(folder)
+    refs = {"tfidf": base["tfidf_ridge"], "embedding": base["embedding_ridge"]}
+    oracle = test.assign(prediction=test["effect"])
+    pairs = pd.read_parquet(folder / "pairs" / "pairs.parquet", columns=["split"])
+    row = {
+        "seed": seed,
+        "params": {k: v for k, v in info["params"].items() if k not in ("mix", "garch", "idio_vol", "beta_range")},
+        "articles": info["articles"],
+        "splits": pairs["split"].value_counts().to_dict(),
+        "oracle": score(oracle, test, refs),
+    }
+    for name, preds in base.items():
+        row[name] = score(preds, test, refs)
+        row[name]["seconds"] = json.loads((folder / "baselines" / f"{name}.json").read_text()).get("seconds")
+    zs = base["zero_shot"].merge(test, on=["article_id", "ticker"])
+    row["zero_shot"]["raw_score_ic"] = round(float(np.corrcoef(zs["score"], zs[TARGET])[0, 1]), 4)
+    return row
+
+
+def fit_row(recipe: str, folder: Path, seed: int) -> dict:
+    """Fit ``recipe`` on the market (cached by the recipe's hash) and score its selected checkpoints."""
+    config, overrides = RECIPES[recipe]
+    digest = hashlib.sha256(((ROOT / config).read_text() + json.dumps(overrides)).encode()).hexdigest()[:16]
+    run_dir = WORK / "fits" / recipe / str(seed)
+    cached = run_dir / "result.json"
+    if cached.is_file() and json.loads(cached.read_text()).get("digest") == digest:
+        return json.loads(cached.read_text())
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    seconds = run_fit(config, overrides, folder / "pairs", run_dir)
+    chosen = selections(run_dir)
+    unique = {str(p): p for p in chosen.values()}
+    preds = predict_checkpoints(run_dir, {Path(k).stem: v for k, v in unique.items()})
+    test, base = test_rows(folder), baselines(folder)
+    refs = {"tfidf": base["tfidf_ridge"], "embedding": base["embedding_ridge"], "zero_shot": base["zero_shot"]}
+    n_train = int((pd.read_parquet(folder / "pairs" / "pairs.parquet", columns=["split"])["split"] == "train").sum())
+    metrics = epoch_metrics(run_dir)
+    row = {
+        "recipe": recipe,
+        "seed": seed,
+        "digest": digest,
+        "config": config,
+        "overrides": overrides,
+        "fit_s": round(seconds, 1),
+        "epochs": len(metrics),
+        "s_per_1000_train_per_epoch": round(1000 * seconds / n_train / max(len(metrics), 1), 1),
+        "epochs_val": {int(e): {k: round(float(v), 4) for k, v in r.items()} for e, r in metrics.iterrows()},
+        "chosen_epoch": {k: int(p.stem.removeprefix("epoch=")) for k, p in chosen.items()},
+    }
+    for name, path in chosen.items():
+        row[name] = score(preds[path.stem], test, refs)
+    for ck in (run_dir / "checkpoints").glob("*.ckpt"):  # ~90 MB each: the scores are what we keep
+        ck.unlink()
+    write_json_atomic(row, cached)
+    return row
+
+
+# -- commands -------------------------------------------------------------------------------------------------
+
+
+def _merge_results(path: Path, rows: list[dict], markets: list[dict]) -> dict:
+    old = json.loads(path.read_text()) if path.is_file() else {"fits": [], "markets": []}
+    keep = [r for r in old["fits"] if (r["recipe"], r["seed"]) not in {(x["recipe"], x["seed"]) for x in rows}]
+    mk = {m["seed"]: m for m in old["markets"]} | {m["seed"]: m for m in markets}
+    return {"fits": keep + rows, "markets": [mk[s] for s in sorted(mk)]}
+
+
+def cmd_tune(recipes: list[str], seeds: list[int]) -> Path:
+    bad = [s for s in seeds if s in REPORT_SEEDS]
+    if bad:
+        raise SystemExit(f"seeds {bad} are report seeds: tuning never reads them")
+    rows, markets = [], []
+    for seed in seeds:
+        folder = market(seed, TUNE_MARKETS)
+        markets.append(market_row(folder, seed))
+        for recipe in recipes:
+            t0 = time.perf_counter()
+            rows.append(fit_row(recipe, folder, seed))
+            print(f"tune {recipe} seed {seed}: {_line(rows[-1])} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    path = RESULTS / "recipe_tune.json"
+    write_json_atomic({**_merge_results(path, rows, markets), "machine": _machine()}, path)
+    return path
+
+
+def cmd_report(recipe: str, again: bool) -> Path:
+    path = RESULTS / "recipe_report.json"
+    if path.is_file() and not again:
+        raise SystemExit(f"{path} exists: the report seeds are run once (pass --again only to reproduce it)")
+    rows, markets = [], []
+    for seed in REPORT_SEEDS:
+        folder = market(seed, REPORT_MARKETS)
+        markets.append(market_row(folder, seed))
+        rows.append(fit_row(recipe, folder, seed))
+        print(f"report {recipe} seed {seed}: {_line(rows[-1])}", flush=True)
+    write_json_atomic({"recipe": recipe, "fits": rows, "markets": markets, "machine": _machine()}, path)
+    return path
+
+
+def _line(row: dict) -> str:
+    s = row["selected"]
+    return (
+        f"IC {s['ic']:+.3f} ({100 * s['share_of_oracle']:.0f}% of oracle), DM vs TF-IDF {s['dm_vs_tfidf']:+.2f} "
+        f"(p {s['dm_p_vs_tfidf']:.3g}), vs emb {s['dm_vs_embedding']:+.2f}, epoch {row['chosen_epoch']['selected']}, "
+        f"{row['fit_s']:.0f} s"
+    )
+
+
+def table(path: Path) -> str:
+    """Markdown: recipe (and baseline) x market -> IC share of the oracle and DM vs TF-IDF (p), and the mean."""
+    data = json.loads(path.read_text())
+    seeds = [m["seed"] for m in data["markets"]]
+    head = "| | " + " | ".join(f"market {s}" for s in seeds) + " | mean share | s / 1k train / epoch |"
+    lines = [head, "|" + " --- |" * (len(seeds) + 3)]
+
+    def cell(r: dict) -> str:
+        dm = f", DM {r['dm_vs_tfidf']:+.2f} (p {r['dm_p_vs_tfidf']:.2g})" if "dm_vs_tfidf" in r else ""
+        return f"{r['ic']:+.3f} = {100 * r['share_of_oracle']:.0f}%{dm}"
+
+    markets = {m["seed"]: m for m in data["markets"]}
+    for name in ("oracle", "tfidf_ridge", "embedding_ridge", "zero_shot"):
+        got = [markets[s][name] for s in seeds]
+        mean = np.mean([g["share_of_oracle"] for g in got])
+        lines.append(f"| {name} | " + " | ".join(cell(g) for g in got) + f" | {100 * mean:.0f}% | |")
+    for recipe in dict.fromkeys(r["recipe"] for r in data["fits"]):
+        rows = {r["seed"]: r for r in data["fits"] if r["recipe"] == recipe}
+        for pick in ("selected", "val_mse", "last"):
+            got = [rows[s][pick] if s in rows else None for s in seeds]
+            shares = [g["share_of_oracle"] for g in got if g]
+            cost = np.mean([r["s_per_1000_train_per_epoch"] for r in rows.values()])
+            cells = " | ".join(cell(g) if g else "" for g in got)
+            label = recipe if pick == "selected" else f"{recipe} ({pick})"
+            lines.append(f"| {label} | {cells} | {100 * np.mean(shares):.0f}% | {cost:.0f} |")
+    return "\n".join(lines)
+
+
+def _machine() -> dict:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    tune = sub.add_parser("tune", help="fit recipes on the tune markets")
+    tune.add_argument("--recipe", action="append", choices=sorted(RECIPES), required=True)
+    tune.add_argument("--seeds", type=int, nargs="+", default=list(TUNE_SEEDS))
+    report = sub.add_parser("report", help="the chosen recipe on the report markets, once")
+    report.add_argument("--recipe", choices=sorted(RECIPES), default="default")
+    report.add_argument("--again", action="store_true", help="rerun (reproduce) an existing report")
+    sub.add_parser("table", help="print the evidence table")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: best on a crowded machine)")
+    args = parser.parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.cmd == "tune":
+        print(cmd_tune(args.recipe, args.seeds))
+    elif args.cmd == "report":
+        print(cmd_report(args.recipe, args.again))
+    else:
+        print(table(RESULTS / "recipe_tune.json"))
+        if (RESULTS / "recipe_report.json").is_file():
+            print(table(RESULTS / "recipe_report.json"))
+
+
+if __name__ == "__main__":
+    main()
