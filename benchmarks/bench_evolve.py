@@ -7,10 +7,14 @@
 - **Telemetry records per second with N concurrent writers**: N processes append records of an agent's shape
   (one article, a market state, an action) to one SQLite WAL store, one transaction per record and 50 per
   transaction; throughput = all records / (last end - first start).
-- **An evolve run**: ``configs/evolve/demo.yaml`` (``--quick``: 2 generations of 20 sessions, 8 agents), wall
-  time per generation and stage from the run's summaries.
+- **An evolve run**: ``newsalpha evolve --config configs/evolve/demo.yaml`` into ``runs/evolve/demo`` (kept, for
+  its lineage report) under ``/usr/bin/time -v`` (wall, user + system CPU of every process), with the wall time
+  per generation and stage from the run's summaries (``--quick``: 2 generations of 20 sessions, 8 agents, in a
+  temporary folder).
 
-    python benchmarks/bench_evolve.py [--quick] [--skip-evolve] [--workers 2]
+Load averages (1, 5, 15 min) are recorded at the start and end of the benchmark and of the evolve run.
+
+    python benchmarks/bench_evolve.py [--quick] [--skip-evolve] [--workers 2] [--agents 8 --sessions 20]
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -31,7 +38,8 @@ import torch
 
 from data_pipelines.io import write_json_atomic
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
@@ -142,28 +150,68 @@ def bench_telemetry(writers: list[int], per_writer: int) -> list[dict]:
     return rows
 
 
-def bench_evolve_run(quick: bool, run_dir: Path | None = None) -> dict:
-    """Run the demo evolve config (or read a finished run of it at ``run_dir``) and report its timings."""
-    import yaml
+def bench_evolve_run(
+    quick: bool, run_dir: Path | None = None, out: Path | None = None, generations: int | None = None
+) -> dict:
+    """Run ``newsalpha evolve`` on the demo config under ``/usr/bin/time -v`` (or read a finished run at ``run_dir``).
 
-    from newsalpha.survival.evolve import evolve
+    The full run goes to ``out`` (kept: the lineage report is looked at afterwards); ``--quick`` runs a shrunk copy
+    of the config (2 generations of 20 sessions, 8 agents, 1 epoch) in a temporary folder; ``generations``
+    overrides the config's number of generations (everything else as in the demo config).
+    """
+    import yaml
 
     if run_dir is not None:
         return _run_figures(run_dir, None)
-
-    cfg = yaml.safe_load((CONFIGS / "evolve" / "demo.yaml").read_text())
-    cfg["market"]["synth"] = str(CONFIGS / "synth" / "demo.yaml")
-    if quick:
-        cfg.update(generations=2)
-        cfg["windows"]["sessions"] = 20
-        cfg["population"]["size"] = 8
-        cfg["generation"]["fit"]["trainer"]["max_epochs"] = 1
+    config = CONFIGS / "evolve" / "demo.yaml"
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "evolve.yaml"
-        path.write_text(yaml.safe_dump(cfg))
+        cfg = yaml.safe_load(config.read_text())
+        cfg["market"]["synth"] = str(CONFIGS / "synth" / "demo.yaml")
+        if generations:
+            cfg.update(generations=generations)
+            config = Path(tmp) / "evolve.yaml"
+            config.write_text(yaml.safe_dump(cfg))
+        if quick:
+            cfg.update(generations=2)
+            cfg["windows"]["sessions"] = 20
+            cfg["population"]["size"] = 8
+            cfg["generation"]["fit"]["trainer"]["max_epochs"] = 1
+            config = Path(tmp) / "evolve.yaml"
+            config.write_text(yaml.safe_dump(cfg))
+            out = Path(tmp) / "run"
+        out = Path(out or ROOT / "runs" / "evolve" / "demo")
+        shutil.rmtree(out, ignore_errors=True)  # a cold run, not a resume
+        timing = Path(tmp) / "time.txt"
+        cmd = ["/usr/bin/time", "-v", "-o", str(timing), str(Path(sys.executable).with_name("newsalpha")), "evolve",
+               "--config", str(config), "--out", str(out)]  # fmt: skip
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+               "PYTHONPATH": str(ROOT)}  # fmt: skip
+        load = os.getloadavg()
         t0 = time.perf_counter()
-        res = evolve(path, Path(tmp) / "run")
-        return _run_figures(res.out, time.perf_counter() - t0)
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
+        if out.is_dir():
+            (out / "evolve.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            raise SystemExit(f"evolve failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+        times = _time_v(timing.read_text())
+        figures = _run_figures(out, wall)
+    figures.update(command=" ".join(cmd[4:]), load_average_start=load, load_average_end=os.getloadavg(), **times,
+                   stdout=proc.stdout.strip().splitlines())  # fmt: skip
+    return figures
+
+
+def _time_v(text: str) -> dict:
+    """User and system CPU seconds and peak RSS (largest process) from ``/usr/bin/time -v``."""
+    fields = {"User time (seconds)": "user_s", "System time (seconds)": "sys_s",
+              "Maximum resident set size (kbytes)": "max_rss_kb"}  # fmt: skip
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.strip().rpartition(": ")
+        if key in fields:
+            out[fields[key]] = float(value)
+    out["cpu_s"] = round(out.get("user_s", 0.0) + out.get("sys_s", 0.0), 2)
+    return out
 
 
 def _run_figures(out: Path, wall: float | None) -> dict:
@@ -198,22 +246,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-evolve", action="store_true")
     ap.add_argument("--evolve-run", type=Path, default=None, help="read a finished demo evolve run instead of running")
+    ap.add_argument("--evolve-out", type=Path, default=None, help="where the full evolve run goes (runs/evolve/demo)")
+    ap.add_argument("--generations", type=int, default=None, help="generations of the evolve run (the config's: 4)")
+    ap.add_argument("--agents", type=int, default=None, help="agents of the live decisions run (8; --quick 4)")
+    ap.add_argument("--sessions", type=int, default=None, help="sessions of the live decisions run (20; --quick 8)")
     args = ap.parse_args(argv)
     n_agents, sessions = (4, 8) if args.quick else (8, 20)
-    result = {
-        "benchmark": "evolve",
-        "quick": args.quick,
-        "cpus": os.cpu_count(),
-        "load_average_start": os.getloadavg()[0],
-        "decisions_live": bench_decisions(n_agents, sessions, args.workers, "live"),
-        "decisions_shared": bench_decisions(n_agents * 2, sessions * 2, args.workers, "shared"),
-        "telemetry": bench_telemetry([1, 2, 4, 8], 200 if args.quick else 1000),
-    }
-    if not args.skip_evolve:
-        result["evolve"] = bench_evolve_run(args.quick, args.evolve_run)
-    result.update(load_average_end=os.getloadavg()[0], python=platform.python_version())
+    n_agents, sessions = args.agents or n_agents, args.sessions or sessions
     path = RESULTS / f"evolve{'_quick' if args.quick else ''}.json"
-    write_json_atomic(result, path)
+    earlier = json.loads(path.read_text()) if path.is_file() else {}
+    result = {"benchmark": "evolve", "quick": args.quick, "cpus": os.cpu_count(), "load_average_start": os.getloadavg()}
+    parts = {
+        "evolve": None
+        if args.skip_evolve
+        else lambda: bench_evolve_run(args.quick, args.evolve_run, args.evolve_out, args.generations),
+        "decisions_live": lambda: bench_decisions(n_agents, sessions, args.workers, "live"),
+        "decisions_shared": lambda: bench_decisions(n_agents * 2, sessions * 2, args.workers, "shared"),
+        "telemetry": lambda: bench_telemetry([1, 2, 4, 8], 200 if args.quick else 1000),
+    }
+    for name, part in parts.items():  # the JSON is rewritten after each part: a stopped run keeps what it measured
+        if part is None:
+            continue
+        cpu0 = time.process_time()
+        result[name] = part()
+        if isinstance(result[name], dict):
+            result[name]["benchmark_process_cpu_s"] = round(time.process_time() - cpu0, 2)
+        result.update(load_average_end=os.getloadavg(), python=platform.python_version())
+        kept = {k: earlier[k] for k in parts if k in earlier and k not in result}  # not (yet) measured again
+        write_json_atomic({**result, **({"earlier_run": kept} if kept else {})}, path)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
