@@ -35,7 +35,7 @@ DPI = 144  # PNG resolution of the lineage figures (2x a 72-dpi screen)
 
 TEMPLATES = Path(__file__).parent / "templates"
 ROLE_COLORS = {"population": "#d62728", "control": "#7f7f7f"}
-ROLE_NAMES = {"population": "specialised (champion brain)", "control": "general brain, same genomes"}
+ROLE_NAMES = {"population": "population (champion brain)", "control": "control (general brain, same genomes)"}
 FIGURES = {
     "fitness": "Net return of every agent per generation (box: quartiles; dots: agents)",
     "survival": "Survival curves: share of agents not ruined (solid) and still trading (dashed)",
@@ -106,7 +106,8 @@ def plot_deflated(deflated: pd.DataFrame) -> Figure:
     right.set_ylim(0, 1.02)
     right.set_ylabel("probability")
     lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(lines, [h.get_label() for h in lines], fontsize=8, loc="upper left")
+    # below the axes: inside, the legend hid the first bar and the 0.95 line
+    fig.legend(lines, [h.get_label() for h in lines], fontsize=8, loc="outside lower center", ncol=len(lines))
     return fig
 
 
@@ -140,9 +141,18 @@ def render_figures(agents: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dic
 # -- the page -------------------------------------------------------------------------------------------------
 
 
+def _cell(value: Any, spec: str) -> str:
+    """A table cell: numbers with ``spec`` (``n/a`` for missing), text and flags as they are, lists joined."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(map(str, value))
+    return fmt(value, spec)
+
+
 def _rows(df: pd.DataFrame, specs: dict[str, str]) -> tuple[list[str], list[list[str]]]:
     cols = [c for c in df.columns if c in specs] if specs else list(df.columns)
-    return cols, [[fmt(r[c], specs.get(c, ".4g")) for c in cols] for _, r in df.iterrows()]
+    return cols, [[_cell(r[c], specs.get(c, ".4g")) for c in cols] for _, r in df.iterrows()]
 
 
 def verdict(tables: dict[str, pd.DataFrame]) -> tuple[str, bool]:

@@ -18,7 +18,7 @@ from newsalpha.survival.lineage import (
     lineage_tables,
     survival_curves,
 )
-from newsalpha.survival.lineage_report import render_figures, verdict
+from newsalpha.survival.lineage_report import _rows, render_figures, verdict
 
 
 def _agents() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,3 +151,22 @@ def test_report_html_is_self_contained(tmp_path):
     assert html.count("data:image/png;base64,") == 4
     assert not re.search(r"(src|href)=\"https?://", html)  # nothing fetched
     assert (tmp_path / "lineage" / "deflated.parquet").is_file()
+
+
+def test_table_cells_keep_text_and_format_numbers():
+    # text columns (role, agent ids, parents, notes, errors) once came out as "n/a" from the number formatter
+    agents, daily = _agents()
+    tables = lineage_tables(agents, daily, [{"generation": 0, "finetune": {"promoted": False, "dm_stat": -2.33,
+                                              "test_window": ["2024-01-22", "2024-01-29"], "error": ""}}])  # fmt: skip
+    cols, rows = _rows(tables["fitness"], {})
+    assert [r[cols.index("role")] for r in rows] == ["population", "control", "population"]
+    cols, rows = _rows(tables["champion"], {})
+    assert [r[cols.index("agent_id")] for r in rows] == ["g00-a00", "g01-a00"]
+    assert rows[0][cols.index("parents")] == "(drawn)" and rows[1][cols.index("parents")] == "g00-a00"
+    assert rows[1][cols.index("survived")] == "True" and rows[1][cols.index("tickers")] == "2"
+    cols, rows = _rows(tables["dm"], {})
+    assert rows[0][cols.index("test_window")] == "2024-01-22 to 2024-01-29"
+    assert rows[0][cols.index("dm_stat")] == "-2.33" and rows[0][cols.index("dm_pvalue")] == "n/a"
+    assert rows[0][cols.index("promoted")] == "False" and rows[0][cols.index("error")] == ""
+    cols, rows = _rows(tables["gap"], {})
+    assert rows[0][cols.index("note")].startswith("no specialised brain yet")
