@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from newsalpha.pooling import pool
+
 log = logging.getLogger(__name__)
 
 CALIBRATION_KEY = "newsalpha_val_calibration"  # where a checkpoint keeps the line and the raw head
@@ -128,8 +130,6 @@ def _warn_if_averaging_first(trainer: pl.Trainer, me: Callback) -> None:
 
 def _features(pl_module: pl.LightningModule, loader: Any, max_rows: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Pooled features of the backbone in eval mode (no dropout, no graph) and the standardised targets."""
-    from newsalpha.train.backbones import pool
-
     was_training = pl_module.training
     pl_module.eval()
     feats, targets, seen = [], [], 0

@@ -57,7 +57,7 @@ def test_fit_starts_from_the_ridge_head_on_frozen_features(tmp_path):
         enable_model_summary=False,
     )
     trainer.fit(model, datamodule=dm)
-    seen = {"w": model.head[1].weight.detach().numpy()[0], "b": float(model.head[1].bias)}
+    seen = {"w": model.head[1].weight.detach().numpy()[0], "b": float(model.head[1].bias.detach())}
     frame = pd.read_parquet(pairs / "pairs.parquet").dropna(subset=["exret_h1"])
     stats = dm.target_stats
 
