@@ -134,8 +134,8 @@ def block_bootstrap_sharpe_ci(
     ``SR +- q* se`` with ``q*`` the ``level`` quantile of ``|t*|`` (the symmetric interval, whose two-sided
     coverage error is of smaller order than the equal-tailed one's; Hall 1988). Studentising with the
     fixed-smoothing EWC error is what calibrates it: the plain percentile interval it replaces excluded 0 in up to
-    9.5% of null samples at the 5% level, this one in at most about 5.5% (``benchmarks/bench_calibration.py``).
-    Returns ``(lo, hi)``; NaNs with fewer than 3 observations.
+    9.5% of null samples at the 5% level, this one in at most 5.7% over 4,000 panels per design
+    (``benchmarks/bench_calibration.py``). Returns ``(lo, hi)``; NaNs with fewer than 3 observations.
     """
     a = finite_values(returns)
     n = a.size
