@@ -153,3 +153,22 @@ def test_run_takes_the_experiment_as_its_config(tmp_path, capsys):
     assert cli.main(["run", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err and "unknown key 'modls'" in err
+
+
+SHIPPED = [
+    *(("pairs", p, []) for p in sorted((REPO / "configs" / "pairs").glob("*.yaml"))),
+    *(("synth", p, ["--out", "o"]) for p in sorted((REPO / "configs" / "synth").glob("*.yaml"))),
+    *(("evolve", p, ["--out", "o"]) for p in sorted((REPO / "configs" / "evolve").glob("*.yaml"))),
+]
+
+
+@pytest.mark.parametrize("name, path, needed", SHIPPED, ids=lambda v: v.stem if isinstance(v, Path) else None)
+def test_shipped_configs_are_their_commands_config(name, path, needed, capsys):
+    """Each configs/{pairs,synth,evolve}/*.yaml is its command's --config, key for key, through jsonargparse."""
+    with pytest.raises(SystemExit) as done:
+        cli.main([name, *needed, "--config", str(path), "--print_config"])
+    assert done.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    for key, value in yaml.safe_load(path.read_text(encoding="utf-8")).items():
+        if not isinstance(value, dict):  # a section may be given in part; the rest are its defaults
+            assert printed[key] == value or str(printed[key]) == str(value), key
