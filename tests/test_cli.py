@@ -172,3 +172,41 @@ def test_shipped_configs_are_their_commands_config(name, path, needed, capsys):
     for key, value in yaml.safe_load(path.read_text(encoding="utf-8")).items():
         if not isinstance(value, dict):  # a section may be given in part; the rest are its defaults
             assert printed[key] == value or str(printed[key]) == str(value), key
+
+
+class _Stop(Exception):
+    """Raised by a stand-in for the library call, carrying what the command passed."""
+
+
+def _capture(*args, **kwargs):
+    raise _Stop(args, kwargs)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "pairs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_pairs_command_builds_what_the_loader_reads(path, monkeypatch):
+    """``newsalpha pairs --config FILE`` hands build_pairs the config load_pairs_config(FILE) reads (paths from the
+    file's folder), and names the file for the manifest."""
+    from data_pipelines.config import load_pairs_config
+
+    monkeypatch.setattr("data_pipelines.pairs.build_pairs_from_config", _capture)
+    with pytest.raises(_Stop) as stop:
+        cli.main(["pairs", "--config", str(path)])
+    (cfg,), kwargs = stop.value.args
+    assert cfg == load_pairs_config(path) and kwargs == {"config_file": path}
+    with pytest.raises(_Stop) as stop:
+        cli.main(["pairs", "--config", str(path), "--labels.horizons", "[3]", "--out", "elsewhere"])
+    (cfg,), _ = stop.value.args
+    assert cfg.labels.horizons == [3] and cfg.out == "elsewhere"
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "evolve").glob("*.yaml")), ids=lambda p: p.stem)
+def test_evolve_command_runs_what_the_loader_reads(path, monkeypatch):
+    """The same config (so the same digest: a run resumes across the two readers)."""
+    from newsalpha.survival.evolve_config import load_evolve_config
+
+    monkeypatch.setattr("newsalpha.survival.evolve.evolve", _capture)
+    with pytest.raises(_Stop) as stop:
+        cli.main(["evolve", "--config", str(path), "--out", "o"])
+    (cfg, out), _ = stop.value.args
+    assert cfg == load_evolve_config(path) and cfg.digest() == load_evolve_config(path).digest()
+    assert out == Path("o")
