@@ -203,6 +203,34 @@ def unknown_key(dotted: str, known: Sequence[str], word: str = "key", lead: str 
     return f"unknown {word} '{lead}{bad}' ({hint})"
 
 
+def unknown_config_keys(data: Any, known: Sequence[str], prefix: str = "") -> list[str]:
+    """Every key of a config file's mapping that is no option (dotted), at every level of the option groups; a
+    mapping-valued option (``prices``) is not looked into."""
+    if not isinstance(data, dict):
+        return []
+    groups = {k.rsplit(".", i)[0] for k in known for i in range(1, k.count(".") + 1)}
+    found: list[str] = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if dotted in groups:
+            found += unknown_config_keys(value, known, f"{dotted}.")
+        elif dotted not in known:
+            found.append(dotted)
+    return found
+
+
+def check_config_keys(argv: Sequence[str], known: Sequence[str]) -> None:
+    """All the unknown keys of each ``--config`` file at once, each with a suggestion (jsonargparse stops at the
+    first)."""
+    for value in config_values(argv):
+        path = Path(value)
+        if "\n" in value or not path.is_file():
+            continue
+        bad = unknown_config_keys(yaml.safe_load(path.read_text(encoding="utf-8")), known)
+        if bad:
+            raise ConfigError(f"{path}: " + "; ".join(unknown_key(k, known) for k in bad))
+
+
 def normalise_flags(argv: Sequence[str], parser: Any) -> list[str]:
     """The one flag style: ``--n-quantiles`` is read as ``--n_quantiles``; ``--quick`` alone means
     ``--quick=true`` for a boolean option (jsonargparse wants a value)."""
@@ -244,12 +272,14 @@ def run_command(name: str, argv: Sequence[str]) -> int:
     from jsonargparse import ArgumentError
 
     parser, fn = command_parser(name)
+    params = inspect.signature(fn).parameters
+    known = [k for k in parser.get_defaults().keys() if k != "config" or "config" in params]
+    if "config" not in params:
+        check_config_keys(argv, known)
     try:
         cfg = parser.parse_args(normalise_flags(argv, parser))
     except ArgumentError as err:
-        known = [k for k in parser.get_defaults().keys() if k != "config"]
         raise ConfigError(f"{name}: {usage_error(str(err), known, config_values(argv))}") from None
-    params = inspect.signature(fn).parameters
     configs = (cfg.pop("config", None) or []) if "config" not in params else []
     kwargs = parser.instantiate(cfg).as_dict()
     if CONFIG_FILE_PARAM in params:

@@ -210,3 +210,14 @@ def test_evolve_command_runs_what_the_loader_reads(path, monkeypatch):
     (cfg, out), _ = stop.value.args
     assert cfg == load_evolve_config(path) and cfg.digest() == load_evolve_config(path).digest()
     assert out == Path("o")
+
+
+def test_every_unknown_key_of_a_config_file_at_once(tmp_path, capsys):
+    data = {"lables": {}, "news": {"pth": "x", "columns": {"idd": 3}}, "prices": {"kind": "file", "any": 1}}
+    path = _write(tmp_path / "p.yaml", data)
+    assert cli.main(["pairs", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: unknown key 'lables' (did you mean 'labels'?)" in err
+    assert "unknown key 'news.pth' (did you mean 'news.path'?)" in err
+    assert "unknown key 'news.columns.idd' (did you mean 'news.columns.id'?)" in err
+    assert "prices" not in err  # a mapping-valued option is the price source's to check
