@@ -8,7 +8,9 @@ the same object (``build_pairs(PairsConfig(...))``, or keyword options applied t
 3. jsonargparse checks the type of every value against the dataclasses and builds them;
 4. :func:`check_values` checks ranges and cross-field rules (all problems at once).
 
-Every problem ends in one :class:`ConfigError` that names the file and each key. Relative paths (``news.path``,
+Every problem ends in one :class:`ConfigError` that names the file and each key. ``newsalpha pairs`` parses
+the same dataclasses from its ``--config`` file and command line with jsonargparse (keys and types), then checks
+the values with :func:`validated`. Relative paths (``news.path``,
 and ``path``/``cache_dir`` in ``prices``) are read from the config file's folder; ``out`` from the working directory.
 """
 

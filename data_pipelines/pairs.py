@@ -271,21 +271,25 @@ def order_columns(pairs: pd.DataFrame, horizons: list[int]) -> pd.DataFrame:
 
 
 def build_pairs_from_config(
-    config: str | Path | PairsConfig, out: str | Path | None = None
+    config: str | Path | PairsConfig, out: str | Path | None = None, *, config_file: str | Path | None = None
 ) -> tuple[PairsResult, Path]:
     """Build pairs from a ``configs/pairs/*.yaml`` file (or a PairsConfig) and write the run folder.
 
     The folder is ``out``, else the config's ``out``, else ``runs/pairs/<config name>``; see
     :func:`data_pipelines.pairs_folder.write_pairs_folder` for what it holds (the manifest is written last).
+    ``config_file``: the file a PairsConfig was read from (named and hashed in the manifest; default ``config``
+    when it is a path).
 
     Returns
     -------
     (PairsResult, Path)
         The result and the run folder.
     """
-    path = None if isinstance(config, PairsConfig) else Path(config)
-    cfg = load_pairs_config(path) if path is not None else config
-    result = build_pairs(cfg)
+    path = Path(config_file) if config_file is not None else None
+    if not isinstance(config, PairsConfig):
+        path = path or Path(config)
+        config = load_pairs_config(config)
+    result = build_pairs(config)
     folder = Path(out or result.config.out or Path("runs") / "pairs" / (path.stem if path else "pairs"))
     write_pairs_folder(result, folder, config_file=path)
     return result, folder

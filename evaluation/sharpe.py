@@ -125,14 +125,16 @@ def block_bootstrap_sharpe_ci(
     periods: float = TRADING_DAYS,
     horizon: int = 1,
 ) -> tuple[float, float]:
-    """Studentised circular block-bootstrap interval of the annualised Sharpe ratio.
+    """Symmetric studentised circular block-bootstrap interval of the annualised Sharpe ratio.
 
     Ledoit & Wolf's (2008) construction ("Robust performance hypothesis testing with the Sharpe ratio",
     J. Empirical Finance 15): blocks of ``block`` consecutive periods (default :func:`default_block`) are
     drawn with replacement and wrapped around the end; each resample's ``t* = (SR* - SR) / se*`` is
     studentised with the same HAR standard error as the sample (:func:`sharpe_inference`), and the interval is
-    ``[SR - q*_hi se, SR - q*_lo se]``. Studentising with the fixed-smoothing EWC error is what calibrates it:
-    the plain percentile interval excludes 0 in 7-11% of null samples at the 5% level, this one in about 5%
+    ``SR +- q* se`` with ``q*`` the ``level`` quantile of ``|t*|`` (the symmetric interval, whose two-sided
+    coverage error is of smaller order than the equal-tailed one's; Hall 1988). Studentising with the
+    fixed-smoothing EWC error is what calibrates it: the plain percentile interval it replaces excluded 0 in up to
+    9.5% of null samples at the 5% level, this one in at most 5.7% over 4,000 panels per design
     (``benchmarks/bench_calibration.py``). Returns ``(lo, hi)``; NaNs with fewer than 3 observations.
     """
     a = finite_values(returns)
@@ -150,10 +152,9 @@ def block_bootstrap_sharpe_ci(
     t = t[np.isfinite(t)]
     if t.size == 0:
         return (math.nan, math.nan)
-    alpha = (1.0 - level) / 2.0
-    q_lo, q_hi = np.quantile(t, [alpha, 1.0 - alpha])
+    q = float(np.quantile(np.abs(t), level))
     scale = math.sqrt(periods)
-    return float((inf.sr - q_hi * inf.se) * scale), float((inf.sr - q_lo * inf.se) * scale)
+    return float((inf.sr - q * inf.se) * scale), float((inf.sr + q * inf.se) * scale)
 
 
 def breakeven_cost_bps(gross, turnover) -> float:

@@ -99,7 +99,11 @@ def jump_noise(rng: np.random.Generator, n_sessions: int, vol: np.ndarray, prob:
 
 
 def zoo_params(
-    seed: int, *, articles: tuple[int, int] = (2_000, 3_000), tickers: tuple[int, int] = (20, 60)
+    seed: int,
+    *,
+    articles: tuple[int, int] = (2_000, 3_000),
+    tickers: tuple[int, int] = (20, 60),
+    signal: tuple[float, float] = (0.1, 0.5),
 ) -> dict[str, Any]:
     """The ``make_market`` arguments of zoo market ``seed``: every property drawn from it.
 
@@ -111,12 +115,14 @@ def zoo_params(
         Range of the number of articles (2,000 to 50,000 in the zoo; small for CPU-bound tuning).
     tickers : (int, int)
         Range of the number of tickers.
+    signal : (float, float)
+        Range of the target oracle IC.
 
     Returns
     -------
     dict
         Keyword arguments of :func:`data_pipelines.synthetic.market.make_market`: 1-2 years of XNYS news
-        starting between 2012 and 2021, signal in [0.1, 0.5], distractor share in [0.15, 0.4], Student-t
+        starting between 2012 and 2021, the signal drawn from ``signal``, distractor share in [0.15, 0.4], Student-t
         tails with 3-8 degrees of freedom, overnight jumps on half the markets, a vocabulary drift at 55-80%
         of the period on two markets in three.
     """
@@ -128,7 +134,7 @@ def zoo_params(
         "n_tickers": int(rng.integers(tickers[0], tickers[1] + 1)),
         "n_sessions": n_sessions,
         "articles_per_session": n_articles / n_sessions,
-        "signal": round(float(rng.uniform(0.1, 0.5)), 3),
+        "signal": round(float(rng.uniform(*signal)), 3),
         "seed": int(seed),
         "start": f"{year}-01-02",
         "distractor_share": round(float(rng.uniform(0.15, 0.4)), 3),

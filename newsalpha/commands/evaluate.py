@@ -1,8 +1,10 @@
 """``newsalpha backtest | report | evaluate | baselines``: score saved predictions and write the report.
 
-- ``backtest --run DIR``: metrics.json and the evaluation tables (:func:`evaluation.run_backtest`).
+- ``backtest --run DIR``: metrics.json and the evaluation tables (:func:`evaluation.run_backtest`; its keyword
+  arguments are the options: ``--pairs``, ``--target``, ``--mode``, ``--n_quantiles``, ``--cost_bps``,
+  ``--n_trials``, ``--level``).
 - ``report --run DIR``: report.html, report.md, figures/ (:func:`evaluation.report.build_report`).
-- ``evaluate --run DIR``: both.
+- ``evaluate --run DIR``: both (the options of ``backtest``).
 - ``baselines --run DIR [--pairs FILE] [--target COL]``: baseline predictions under ``DIR/baselines``
   (``--embedding`` adds the frozen-backbone embedding + ridge baseline, which loads torch).
 
@@ -13,95 +15,99 @@ options are checked by the functions called (:func:`evaluation.options.check_opt
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-TARGET_HELP = "label column, e.g. exret_h1 (default: the label the predictions or the predictor metadata carry)"
 
+def backtest(run: Path, **options: Any) -> int:
+    """Score a run's predictions and baselines: metrics.json and the evaluation tables.
 
-def _add_backtest_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, type=Path, help="run folder holding predictions.parquet")
-    p.add_argument("--pairs", type=Path, default=None, help="pairs.parquet (default: DIR/pairs.parquet)")
-    p.add_argument("--target", default=None, help=TARGET_HELP)
-    p.add_argument("--mode", choices=("auto", "cross_section", "time_series"), default="auto")
-    p.add_argument("--n-quantiles", type=int, default=5)
-    p.add_argument("--cost-bps", type=float, default=10.0, help="cost per side in basis points")
-    p.add_argument("--n-trials", type=int, default=1, help="configurations tried (for the deflated Sharpe)")
-    p.add_argument("--level", type=float, default=0.05, help="significance level of the verdict")
-
-
-def register(subparsers) -> None:
-    """Add the ``backtest``, ``report``, ``evaluate`` and ``baselines`` subcommands."""
-    p = subparsers.add_parser("backtest", help="score a run's predictions and baselines: metrics.json")
-    _add_backtest_options(p)
-    p.set_defaults(func=backtest_cmd)
-    p = subparsers.add_parser("report", help="write report.html, report.md and figures/ from metrics.json")
-    p.add_argument("--run", required=True, type=Path, help="run folder holding metrics.json")
-    p.set_defaults(func=report_cmd)
-    p = subparsers.add_parser("evaluate", help="backtest then report")
-    _add_backtest_options(p)
-    p.set_defaults(func=evaluate_cmd)
-    p = subparsers.add_parser("baselines", help="fit the baselines and write DIR/baselines/*.parquet")
-    p.add_argument("--run", required=True, type=Path, help="run folder (baselines go to DIR/baselines)")
-    p.add_argument("--pairs", type=Path, default=None, help="pairs.parquet (default: DIR/pairs.parquet)")
-    p.add_argument("--target", default=None, help=TARGET_HELP)
-    p.add_argument("--embedding", action="store_true", help="also the frozen-backbone embedding + ridge baseline")
-    p.add_argument("--backbone", default=None, help="for --embedding: minilm (default), smollm2, or a model folder")
-    p.set_defaults(func=baselines_cmd)
-
-
-def backtest_cmd(args: argparse.Namespace) -> int:
-    """Run the backtest and print a one-line summary."""
-    from data_pipelines.contracts import RunLayout
+    Parameters
+    ----------
+    run : Path
+        Run folder holding predictions.parquet.
+    """
     from evaluation import run_backtest
 
-    metrics = run_backtest(
-        args.run,
-        pairs=args.pairs,
-        target=args.target,
-        mode=args.mode,
-        n_quantiles=args.n_quantiles,
-        cost_bps=args.cost_bps,
-        n_trials=args.n_trials,
-        level=args.level,
-    )
-    print(f"{RunLayout(args.run).metrics}: {metrics.get('verdict', '')}")
+    print_verdict(run, run_backtest(run, **options))
     return 0
 
 
-def report_cmd(args: argparse.Namespace) -> int:
-    """Write the report and print where it is."""
+def report(run: Path) -> int:
+    """Write report.html, report.md and figures/ from a run's metrics.json.
+
+    Parameters
+    ----------
+    run : Path
+        Run folder holding metrics.json.
+    """
     from evaluation.report import build_report
 
-    paths = build_report(args.run)
+    paths = build_report(run)
     print(f"report: {paths['html']} ({paths['md'].name})")
     return 0
 
 
-def evaluate_cmd(args: argparse.Namespace) -> int:
-    """Backtest, then report."""
-    return backtest_cmd(args) or report_cmd(args)
+def evaluate(run: Path, **options: Any) -> int:
+    """Backtest, then report: metrics.json, report.html, report.md and figures/.
+
+    Parameters
+    ----------
+    run : Path
+        Run folder holding predictions.parquet.
+    """
+    from evaluation import run_backtest
+
+    print_verdict(run, run_backtest(run, **options))
+    return report(run)
 
 
-def baselines_cmd(args: argparse.Namespace) -> int:
-    """Fit the baselines on the pairs and write their predictions (with their label) under ``DIR/baselines``."""
+def print_verdict(run: Path, metrics: dict[str, Any]) -> None:
+    """``RUN/metrics.json: <the verdict>``."""
+    from data_pipelines.contracts import RunLayout
+
+    print(f"{RunLayout(run).metrics}: {metrics.get('verdict', '')}")
+
+
+def baselines(
+    run: Path,
+    pairs: Path | None = None,
+    target: str | None = None,
+    embedding: bool = False,
+    backbone: str | None = None,
+) -> int:
+    """Fit the baselines on the pairs and write their predictions (with their label) under RUN/baselines.
+
+    Parameters
+    ----------
+    run : Path
+        Run folder (baselines go to RUN/baselines).
+    pairs : Path, optional
+        pairs.parquet (default: RUN/pairs.parquet).
+    target : str, optional
+        Label column, e.g. exret_h1 (default: the label the predictions or the predictor metadata carry).
+    embedding : bool
+        Also the frozen-backbone embedding + ridge baseline (loads torch).
+    backbone : str, optional
+        For embedding: minilm (default), smollm2, or a model folder.
+    """
     from data_pipelines.contracts import PAIRS_FILE, RunLayout
     from evaluation.baselines import read_pairs, run_baselines
     from evaluation.inputs import read_metadata, resolve_label
 
-    layout = RunLayout(args.run)
-    label = resolve_label(layout.predictions, args.target, read_metadata(layout))
-    pairs = read_pairs(args.pairs or layout.root / PAIRS_FILE)
-    backbone = None
-    if args.embedding:  # check the backbone before any fitting
+    layout = RunLayout(run)
+    label = resolve_label(layout.predictions, target, read_metadata(layout))
+    frame = read_pairs(pairs or layout.root / PAIRS_FILE)
+    model = None
+    if embedding:  # check the backbone before any fitting
         from newsalpha.embedding_baseline import check_backbone, run_embedding_baseline
 
-        backbone = check_backbone(args.backbone)
-    paths = run_baselines(pairs, label, layout.baselines)
-    if backbone is not None:
-        paths["embedding_ridge"] = run_embedding_baseline(pairs, label, layout.baselines, model_path=backbone)
+        model = check_backbone(backbone)
+    paths = run_baselines(frame, label, layout.baselines)
+    if model is not None:
+        paths["embedding_ridge"] = run_embedding_baseline(frame, label, layout.baselines, model_path=model)
     print(f"baselines: {', '.join(sorted(paths))} -> {layout.baselines}")
     return 0

@@ -1,41 +1,39 @@
-"""``newsalpha evolve --config configs/evolve/NAME.yaml --out DIR``: run (or resume) the survival loop."""
+"""``newsalpha evolve --config configs/evolve/NAME.yaml --out DIR``: run (or resume) the survival loop.
+
+The options are the sections of :class:`newsalpha.survival.evolve_config.EvolveConfig` (``market``, ``windows``,
+``population``, ...), so an evolve config file is this command's ``--config``; relative paths in it are read from
+its folder.
+"""
 
 from __future__ import annotations
 
-import argparse
+import json
 from pathlib import Path
+from typing import Any
+
+from newsalpha.survival.evolve_config import EvolveConfig
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``evolve`` subcommand."""
-    p = subparsers.add_parser(
-        "evolve",
-        help="generations of agents that trade, die, are selected and specialised (resumable)",
-        description="A population of genome agents trades rolling windows of a market in separate processes; "
-        "survivors breed, the champion predictor is fine-tuned on each window's telemetry and promoted only by "
-        "a Diebold-Mariano test, and a lineage report shows what evolution did. Run again with the same --out "
-        "to resume after a crash at the last completed generation.",
-    )
-    p.add_argument("--config", required=True, type=Path, metavar="FILE", help="an evolve config (configs/evolve/)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="run folder (resumed when it holds one)")
-    p.add_argument("--print_config", action="store_true", help="print the resolved config and exit")
-    p.set_defaults(func=run)
+def evolve(out: Path, config_file: Path | None = None, **sections: Any) -> int:
+    """Generations of agents that trade, die, are selected and specialised (resumable).
 
+    A population of genome agents trades rolling windows of a market in separate processes; survivors breed,
+    the champion predictor is fine-tuned on each window's telemetry and promoted only by a Diebold-Mariano test,
+    and a lineage report shows what evolution did. Run again with the same --out to resume after a crash at the
+    last completed generation.
 
-def run(args: argparse.Namespace) -> int:
-    """Load the config, run the generations, print a summary and the report's path."""
-    import json
+    Parameters
+    ----------
+    out : Path
+        Run folder (resumed when it holds one).
+    """
+    from newsalpha.survival.evolve import evolve as run_evolve
+    from newsalpha.survival.evolve_config import evolve_config_from_dict
 
-    import yaml
-
-    from newsalpha.survival.evolve import evolve
-    from newsalpha.survival.evolve_config import load_evolve_config
-
-    cfg = load_evolve_config(args.config)
-    if args.print_config:
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
-        return 0
-    res = evolve(cfg, args.out)
+    cfg = EvolveConfig(**sections)
+    where, base = (str(config_file), config_file.parent) if config_file is not None else ("evolve options", None)
+    cfg = evolve_config_from_dict(cfg.to_dict(), file=where, base=base)
+    res = run_evolve(cfg, out)
     summary = json.loads((res.report.parent / "summary.json").read_text(encoding="utf-8"))
     if res.resumed_from:
         print(f"resumed at generation {res.resumed_from}")

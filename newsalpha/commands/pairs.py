@@ -1,32 +1,36 @@
-"""``newsalpha pairs --config FILE [--out DIR]``: build the (article, forward return) pairs and their run folder."""
+"""``newsalpha pairs --config configs/pairs/NAME.yaml [--out DIR]``: build the (article, forward return) pairs.
+
+The options are the sections of :class:`data_pipelines.config.PairsConfig` (``news``, ``prices``, ``labels``,
+``splits``, ``out``), so a pairs config file is this command's ``--config`` and any key can be set on the command
+line too (``--labels.horizons [1,5]``). Relative input paths in a config file are read from its folder.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
+from pathlib import Path
+from typing import Any
+
+from data_pipelines.config import PairsConfig
 
 log = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``pairs`` subcommand."""
-    parser = subparsers.add_parser(
-        "pairs",
-        help="build leakage-free (article, forward return) pairs from news and prices",
-        description="Read news and prices as a configs/pairs/*.yaml file says, align each article to its first "
-        "tradable print, label it with forward returns and write pairs.parquet, quarantine.parquet and "
-        "manifest.json to the run folder.",
-    )
-    parser.add_argument("--config", required=True, metavar="FILE", help="a pairs config (configs/pairs/*.yaml)")
-    parser.add_argument("--out", metavar="DIR", default=None, help="run folder (default: the config's 'out')")
-    parser.set_defaults(func=run)
+def pairs(config_file: Path | None = None, **sections: Any) -> int:
+    """Build leakage-free (article, forward return) pairs from news and prices and write their run folder.
 
-
-def run(args: argparse.Namespace) -> int:
-    """Build the pairs and print a short summary; user mistakes raise NewsalphaError (the CLI prints one line)."""
+    Read news and prices as the pairs config says, align each article to its first tradable print, label it
+    with forward returns and write pairs.parquet, quarantine.parquet, prices.parquet and manifest.json to the
+    run folder (out; default runs/pairs/<config name>). User mistakes raise NewsalphaError (one line, exit 2).
+    """
+    from data_pipelines.config import validated, with_base_dir
     from data_pipelines.pairs import build_pairs_from_config
 
-    result, folder = build_pairs_from_config(args.config, out=args.out)
+    cfg = PairsConfig(**sections)
+    cfg = validated(cfg, what=str(config_file) if config_file is not None else "pairs options")
+    if config_file is not None:
+        cfg = with_base_dir(cfg, config_file.parent)
+    result, folder = build_pairs_from_config(cfg, config_file=config_file)
     print(format_summary(result.manifest, str(folder)))
     return 0
 

@@ -218,7 +218,7 @@ REFUSED = [
         "config_yaml_syntax",
         [config_text("news:\n  path: a\n  columns: [unclosed\n")],
         2,
-        ("pairs.yaml", "not valid YAML at line"),
+        ("pairs.yaml, line 4, column 1", "not valid YAML"),
     ),
     Case("config_top_level_list", [config_text("- 1\n- 2\n")], 2, ("pairs.yaml", "top level must be a mapping")),
     Case(

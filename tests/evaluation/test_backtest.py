@@ -220,3 +220,41 @@ def test_row_quantiles_equal_qcut_wherever_qcut_has_distinct_edges(values, n_qua
     except ValueError:
         assume(False)  # duplicate edges: qcut refuses; row_quantiles keeps n bins (see its docstring)
     np.testing.assert_array_equal(row_quantiles(row[None, :], n_quantiles)[0], expected)
+
+
+def _both_prints(hand):
+    signal, returns = hand
+    two = pd.concat([signal.assign(entry_kind="open"), signal.assign(entry_kind="close")], ignore_index=True)
+    rets = pd.concat([returns.assign(entry_kind="open"), returns.assign(entry_kind="close")], ignore_index=True)
+    return two, rets
+
+
+def test_two_prints_need_returns_from_each_print(hand):
+    signal, returns = _both_prints(hand)
+    with pytest.raises(DataContractError, match="returns carry no entry_kind"):
+        cross_sectional_backtest(signal, returns.drop(columns="entry_kind").drop_duplicates(["session", "ticker"]))
+    with pytest.raises(DataContractError, match="predictions carry no entry_kind"):
+        cross_sectional_backtest(signal.drop(columns="entry_kind").iloc[:12], returns)
+    bad = signal.astype({"entry_kind": object})
+    bad.loc[3, "entry_kind"] = "noon"
+    with pytest.raises(DataContractError, match="row 3, column 'entry_kind'.*'noon'"):
+        cross_sectional_backtest(bad, returns)
+    one = cross_sectional_backtest(*hand, n_quantiles=2, cost_bps=0.0).daily["gross"]
+    both = cross_sectional_backtest(signal, returns, n_quantiles=2, cost_bps=0.0).daily["gross"]
+    np.testing.assert_allclose(both, one)  # two identical sleeves of half the capital each: the same book
+
+
+def test_predictions_without_their_print_are_quarantined():
+    import evaluation
+
+    preds = pd.DataFrame(
+        {
+            "session": pd.to_datetime(["2024-01-02"] * 4),
+            "ticker": list("ABCD"),
+            "prediction": [0.1, 0.2, 0.3, 0.4],
+            "entry_kind": ["open", "open", None, "open"],
+        }
+    )
+    returns = preds[["session", "ticker"]].assign(ret=0.01)
+    ev = evaluation.evaluate(preds, returns, n_quantiles=2)
+    assert ev.metrics["n_predictions"] == 3 and ev.quarantine["reason"].tolist() == ["missing_prediction"]

@@ -38,7 +38,7 @@ def _strict_json(path):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     run_dir = make_run(tmp_path_factory.mktemp("run") / "r1")
-    assert main(["evaluate", "--run", str(run_dir), "--cost-bps", "10"]) == 0
+    assert main(["evaluate", "--run", str(run_dir), "--cost_bps", "10"]) == 0
     return run_dir
 
 
@@ -133,7 +133,7 @@ def test_cli_user_mistakes_are_one_line_exit_2(tmp_path, capsys):
     assert err.count("\n") == 0 and "predictions.parquet" in err and "not found" in err
     assert main(["report", "--run", str(tmp_path)]) == 2
     assert "metrics.json" in capsys.readouterr().err
-    assert main(["backtest", "--run", str(tmp_path), "--cost-bps", "-1", "--n-trials", "0"]) == 2
+    assert main(["backtest", "--run", str(tmp_path), "--cost_bps", "-1", "--n_trials", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cost_bps" in err and "n_trials" in err  # both, in one line, before any file
 

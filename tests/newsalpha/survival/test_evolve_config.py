@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -64,9 +65,12 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "population.size" in err
     assert not (tmp_path / "o").exists()
-    assert cli_main(["evolve", "--config", str(CONFIGS / "demo.yaml"), "--out", "x", "--print_config"]) == 0
+    with pytest.raises(SystemExit) as done:
+        cli_main(["evolve", "--config", str(CONFIGS / "demo.yaml"), "--out", "x", "--print_config"])
+    assert done.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["population"]["size"] == 16 and printed["market"]["synth"].endswith("synth/demo.yaml")
+    assert set(printed) == {f.name for f in dataclasses.fields(EvolveConfig)} | {"out"}
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)

@@ -1,0 +1,223 @@
+"""Recipe callbacks for ``newsalpha fit``: what a fine-tune does besides its optimiser steps.
+
+``RidgeHeadInit``
+    Linear probe, then fine-tune (Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features"): before
+    the first step, the regression head is set to the ridge regression of the standardised training target on
+    the frozen backbone's pooled features, its penalty chosen on the validation split. The fine-tune then
+    starts from the best linear read-out of the pretrained features instead of a random head, so the first
+    steps refine features rather than repair a random head's gradients.
+
+``CalibrateHeadOnVal``
+    Every checkpoint's head is rescaled by the least-squares line of the validation target on the validation
+    prediction (slope at least 0): a fine-tune that ranks well is often over-dispersed (it fits its training
+    rows), and squared error, hence Diebold-Mariano, punishes the scale. The line is the one of the epoch the
+    checkpoint was saved at; the raw head travels beside it, so a resumed fit continues from the raw head.
+
+Checkpoint selection on validation IC needs no code: ``checkpoint.monitor: val_ic`` and ``checkpoint.mode:
+max`` (the model logs ``val_ic``). Weight averaging is Lightning's own ``EMAWeightAveraging`` callback: the
+averaged weights are validated and saved, so the selected checkpoint holds the average.
+
+Use them in a fit config (``configs/fit/recipe_*.yaml``)::
+
+    trainer:
+      callbacks:
+        - class_path: newsalpha.train.recipe.RidgeHeadInit     # first: before any weight averaging copies the model
+        - class_path: newsalpha.train.recipe.CalibrateHeadOnVal
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from newsalpha.pooling import pool
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_KEY = "newsalpha_val_calibration"  # where a checkpoint keeps the line and the raw head
+DEFAULT_RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-3, 3, 13))  # x the mean feature variance x n
+
+
+def ridge_path(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, alphas: Sequence[float]
+) -> tuple[np.ndarray, float, float, dict[float, float]]:
+    """Ridge regressions with an intercept for each penalty; the one with the lowest validation MSE.
+
+    The penalty is ``alpha x n x (mean feature variance)``, so one grid suits any feature scale and sample
+    size. One eigendecomposition of the centred Gram matrix serves every penalty.
+
+    Returns
+    -------
+    (coef, intercept, alpha, val_mse)
+        The chosen weights and intercept, its relative ``alpha`` and every candidate's validation MSE.
+    """
+    x_train, x_val = np.asarray(x_train, np.float64), np.asarray(x_val, np.float64)
+    mu, ybar = x_train.mean(0), float(np.mean(y_train))
+    xc, yc = x_train - mu, np.asarray(y_train, np.float64) - ybar
+    evals, evecs = np.linalg.eigh(xc.T @ xc)
+    proj = evecs.T @ (xc.T @ yc)
+    unit = len(xc) * float(np.mean(np.var(x_train, axis=0))) or 1.0
+    best: tuple[float, float, np.ndarray] | None = None
+    scores: dict[float, float] = {}
+    for alpha in alphas:
+        coef = evecs @ (proj / (evals + alpha * unit))
+        mse = float(np.mean((y_val - (ybar + (x_val - mu) @ coef)) ** 2))
+        scores[float(alpha)] = mse
+        if best is None or mse < best[0]:
+            best = (mse, float(alpha), coef)
+    assert best is not None
+    coef = best[2]
+    return coef, ybar - float(mu @ coef), best[1], scores
+
+
+class RidgeHeadInit(Callback):
+    """Initialise the regression head by ridge on the frozen backbone's pooled features (LP-FT).
+
+    Parameters
+    ----------
+    alphas : sequence of float
+        Relative penalties tried (times ``n x`` the mean feature variance); the validation MSE picks one.
+    max_rows : int, optional
+        Use at most this many training rows (the first batches of one pass); default all.
+    """
+
+    def __init__(self, alphas: Sequence[float] = DEFAULT_RIDGE_ALPHAS, max_rows: int | None = None) -> None:
+        self.alphas = tuple(float(a) for a in alphas)
+        self.max_rows = max_rows
+        self.chosen_: dict[str, Any] | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Fit the head once the data is set up, before weight averaging copies the model (list this first)."""
+        if stage != "fit" or trainer.ckpt_path:  # resuming: the head already holds trained weights
+            return
+        _warn_if_averaging_first(trainer, self)
+        pl_module.to(trainer.strategy.root_device)
+        dm = trainer.datamodule
+        x_tr, y_tr = _features(pl_module, dm.train_dataloader(), self.max_rows)
+        x_va, y_va = _features(pl_module, dm.val_dataloader(), None)
+        coef, intercept, alpha, scores = ridge_path(x_tr, y_tr, x_va, y_va, self.alphas)
+        linear = pl_module.head[-1]
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(coef, dtype=linear.weight.dtype).reshape(linear.weight.shape))
+            linear.bias.fill_(intercept)
+        zero_mse = float(np.mean(y_va**2))
+        self.chosen_ = {"alpha": alpha, "val_mse": scores[alpha], "val_mse_zero": zero_mse, "rows": len(y_tr)}
+        log.info(
+            "ridge head init: alpha %.3g on %d rows, val MSE %.4f (standardised; 0-prediction %.4f)",
+            alpha,
+            len(y_tr),
+            scores[alpha],
+            zero_mse,
+        )
+
+
+def _warn_if_averaging_first(trainer: pl.Trainer, me: Callback) -> None:
+    from lightning.pytorch.callbacks import WeightAveraging
+
+    for cb in trainer.callbacks:
+        if cb is me:
+            return
+        if isinstance(cb, WeightAveraging):
+            log.warning("RidgeHeadInit comes after %s: the average starts from the random head", type(cb).__name__)
+            return
+
+
+def _features(pl_module: pl.LightningModule, loader: Any, max_rows: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features of the backbone in eval mode (no dropout, no graph) and the standardised targets."""
+    was_training = pl_module.training
+    pl_module.eval()
+    feats, targets, seen = [], [], 0
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                ids = batch["input_ids"].to(pl_module.device)
+                mask = batch["attention_mask"].to(pl_module.device)
+                hidden = pl_module.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+                feats.append(pool(hidden, mask, pl_module.hparams.pooling).float().cpu().numpy())
+                targets.append(batch["target"].float().cpu().numpy())
+                seen += len(ids)
+                if max_rows is not None and seen >= max_rows:
+                    break
+    finally:
+        pl_module.train(was_training)
+    return np.concatenate(feats), np.concatenate(targets).astype(np.float64)
+
+
+class CalibrateHeadOnVal(Callback):
+    """Save checkpoints whose head is rescaled by the validation least-squares line (see the module docstring).
+
+    In standardised units the saved head predicts ``a + b x head(x)`` where ``b = max(min_slope, cov(p, y) /
+    var(p))`` and ``a = mean(y) - b mean(p)`` over the validation rows of the latest validation epoch. The
+    IC is unchanged (``b >= 0``); the squared error is the least a line can make it on validation. The slope
+    is logged as ``val_calibration_slope``.
+
+    Parameters
+    ----------
+    min_slope : float
+        Lower bound of the slope (0: a model that ranks the validation rows backwards predicts their mean).
+    """
+
+    def __init__(self, min_slope: float = 0.0) -> None:
+        self.min_slope = float(min_slope)
+        self.line_: tuple[float, float] | None = None
+        self._pred: list[torch.Tensor] = []
+        self._target: list[torch.Tensor] = []
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._pred, self._target = [], []
+
+    def on_validation_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, *_: Any
+    ) -> None:
+        if trainer.sanity_checking:
+            return
+        with torch.no_grad():  # the model keeps its own outputs private: one more forward pass of the batch
+            self._pred.append(pl_module(batch["input_ids"], batch["attention_mask"]).double().detach())
+        self._target.append(batch["target"].double().detach())
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not self._pred:
+            return
+        pred, target = torch.cat(self._pred), torch.cat(self._target)
+        if trainer.world_size > 1:
+            pred, target = pl_module.all_gather(pred).flatten(), pl_module.all_gather(target).flatten()
+        p, y = pred.cpu().numpy(), target.cpu().numpy()
+        slope = float(np.cov(p, y, bias=True)[0, 1] / np.var(p)) if np.var(p) > 0 else 0.0
+        slope = max(slope, self.min_slope)
+        self.line_ = (float(y.mean() - slope * p.mean()), slope)
+        self._pred, self._target = [], []
+        pl_module.log("val_calibration_slope", slope)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        if self.line_ is None:
+            return
+        w_key, b_key = _head_keys(pl_module)
+        state = checkpoint["state_dict"]
+        raw = {"weight": state[w_key].detach().clone(), "bias": state[b_key].detach().clone()}
+        intercept, slope = self.line_
+        state[w_key] = raw["weight"] * slope
+        state[b_key] = raw["bias"] * slope + intercept
+        checkpoint[CALIBRATION_KEY] = {"intercept": intercept, "slope": slope, "raw_head": raw}
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Resuming a fit: continue from the raw head, not the calibrated one."""
+        saved = checkpoint.get(CALIBRATION_KEY)
+        if not saved:
+            return
+        linear = pl_module.head[-1]
+        with torch.no_grad():
+            linear.weight.copy_(saved["raw_head"]["weight"])
+            linear.bias.copy_(saved["raw_head"]["bias"])
+
+
+def _head_keys(pl_module: pl.LightningModule) -> tuple[str, str]:
+    """State-dict names of the head's final linear weight and bias."""
+    linear = pl_module.head[-1]
+    names = {id(p): n for n, p in pl_module.named_parameters()}
+    return names[id(linear.weight)], names[id(linear.bias)]

@@ -1,0 +1,111 @@
+"""Recipe callbacks: the ridge path, and the head a fit starts from under ``RidgeHeadInit`` (LP-FT)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from newsalpha.train.recipe import RidgeHeadInit, ridge_path
+from tests.newsalpha.fit_fixtures import tiny_backbone, tiny_pairs
+
+torch.set_num_threads(1)
+
+
+def test_ridge_path_matches_sklearn_and_picks_the_best_validation_penalty():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 6)) * [1, 2, 3, 0.5, 1, 4]
+    w = np.array([1.0, -0.5, 0.2, 0.0, 0.3, 0.1])
+    y = x @ w + 2.0 + rng.normal(0, 1.0, 80)
+    xv, yv = x[60:], y[60:]
+    alphas = (1e-3, 1e-1, 10.0)
+    coef, intercept, alpha, scores = ridge_path(x[:60], y[:60], xv, yv, alphas)
+    unit = 60 * np.mean(np.var(x[:60], axis=0))
+    for a in alphas:
+        ref = Ridge(alpha=a * unit).fit(x[:60], y[:60])
+        assert scores[a] == pytest.approx(np.mean((ref.predict(xv) - yv) ** 2), rel=1e-9)
+    assert alpha == min(scores, key=scores.get)
+    ref = Ridge(alpha=alpha * unit).fit(x[:60], y[:60])
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-8, atol=1e-10)
+    assert intercept == pytest.approx(ref.intercept_, rel=1e-9)
+
+
+def test_fit_starts_from_the_ridge_head_on_frozen_features(tmp_path):
+    """The head after setup is the ridge of the standardised target on the pretrained mean-pooled features."""
+    import lightning.pytorch as pl
+
+    from newsalpha.embedding_baseline import embed_texts
+    from newsalpha.train.data import PairsDataModule
+    from newsalpha.train.model import NewsRegressor
+
+    backbone, pairs = tiny_backbone(tmp_path / "bb"), tiny_pairs(tmp_path / "pairs", n_train=48, n_val=24)
+    dm = PairsDataModule(str(pairs), tokenizer=str(backbone), max_length=32, batch_size=8)
+    model = NewsRegressor(backbone=str(backbone), finetune="full", target_stats=dm.target_stats, head_dropout=0.0)
+    init = RidgeHeadInit(alphas=(1e-2, 1e-1, 1.0))
+    trainer = pl.Trainer(
+        default_root_dir=tmp_path / "run",  # the quarantine of NaN targets lands here, not in the working directory
+        max_epochs=1,
+        limit_train_batches=0,  # no step: the head is what the first step would see
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[init],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=dm)
+    seen = {"w": model.head[1].weight.detach().numpy()[0], "b": float(model.head[1].bias.detach())}
+    frame = pd.read_parquet(pairs / "pairs.parquet").dropna(subset=["exret_h1"])
+    stats = dm.target_stats
+
+    def xy(split: str) -> tuple[np.ndarray, np.ndarray]:
+        part = frame[frame["split"] == split]
+        y = (part["exret_h1"].to_numpy() - stats["mean"]) / stats["std"]
+        return embed_texts(part["text"].tolist(), str(backbone), max_length=32), y
+
+    coef, intercept, alpha, _ = ridge_path(*xy("train"), *xy("val"), (1e-2, 1e-1, 1.0))
+    assert init.chosen_["alpha"] == alpha and init.chosen_["rows"] == (frame["split"] == "train").sum()
+    np.testing.assert_allclose(seen["w"], coef, rtol=1e-3, atol=1e-4)
+    assert seen["b"] == pytest.approx(intercept, abs=1e-4)
+    assert init.chosen_["val_mse"] < init.chosen_["val_mse_zero"]  # better than predicting the training mean
+
+
+def test_checkpoints_carry_the_validation_line_and_resume_from_the_raw_head(tmp_path):
+    """Through ``newsalpha fit``: the saved head is the raw head times the validation OLS line, so on validation
+    the calibrated prediction needs no further line (slope 1, intercept 0); resuming restores the raw head."""
+    from newsalpha.cli import main
+    from newsalpha.train.data import PairsDataModule
+    from newsalpha.train.model import NewsRegressor
+    from newsalpha.train.recipe import CALIBRATION_KEY, CalibrateHeadOnVal
+    from tests.newsalpha.fit_fixtures import fit_args
+
+    backbone, pairs = tiny_backbone(tmp_path / "bb"), tiny_pairs(tmp_path / "pairs", n_train=48, n_val=24)
+    run = tmp_path / "run"
+    extra = ["--trainer.callbacks+=newsalpha.train.recipe.CalibrateHeadOnVal", "--model.finetune", "full"]
+    assert main(["fit", *fit_args(backbone, pairs, run, *extra)]) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    line = ckpt[CALIBRATION_KEY]
+    raw = line["raw_head"]
+    torch.testing.assert_close(ckpt["state_dict"]["head.1.weight"], raw["weight"] * line["slope"])
+    torch.testing.assert_close(ckpt["state_dict"]["head.1.bias"], raw["bias"] * line["slope"] + line["intercept"])
+    assert 0 < line["slope"] != 1.0
+
+    model = NewsRegressor.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu").eval()
+    dm = PairsDataModule(str(pairs), tokenizer=str(backbone), max_length=32, batch_size=8)
+    dm.setup("fit")
+    pred, target = [], []
+    with torch.no_grad():
+        for batch in dm.val_dataloader():
+            pred.append(model(batch["input_ids"], batch["attention_mask"]).double())
+            target.append(batch["target"].double())
+    p, y = torch.cat(pred).numpy(), torch.cat(target).numpy()
+    slope, intercept = np.polyfit(p, y, 1)
+    assert slope == pytest.approx(1.0, abs=1e-4) and intercept == pytest.approx(0.0, abs=1e-4)
+
+    CalibrateHeadOnVal().on_load_checkpoint(None, model, ckpt)  # what a resumed fit does
+    torch.testing.assert_close(model.head[1].weight.data, raw["weight"])
+    torch.testing.assert_close(model.head[1].bias.data, raw["bias"])
