@@ -437,7 +437,8 @@ def table(path: Path) -> str:
     lines = [head, "|" + " --- |" * 9]
 
     def dm(r: dict, ref: str) -> str:
-        return f"{r[f'dm_vs_{ref}']:+.2f} ({r[f'dm_p_vs_{ref}']:.2g})" if f"dm_vs_{ref}" in r else ""
+        value = r.get(f"dm_vs_{ref}")
+        return f"{value:+.2f} ({r[f'dm_p_vs_{ref}']:.2g})" if value is not None and np.isfinite(value) else ""
 
     def line(label: str, name: str, r: dict, cost: str = " | ") -> str:
         cells = [label, name, f"{r['ic']:+.3f}", f"{100 * r['share_of_oracle']:.0f}%"]
