@@ -8,7 +8,8 @@ written and paired through the ordinary files. On each market, in the same run:
   SmolLM2-135M-Instruct) and the oracle (the planted effect itself);
 * each recipe: ``newsalpha fit`` with its YAML config and overrides, every epoch's checkpoint kept; the test
   split is predicted from the checkpoint the recipe selects (by its ``checkpoint.monitor``), and, for the
-  evidence on selection, from the best epoch by ``val_mse`` and from the last one.
+  evidence on selection, from the best epoch by ``val_mse`` and from the last one, each through
+  ``newsalpha.export`` and ``newsalpha.predict`` (the path a user ships).
 
 Scored on the test rows: pooled IC (Pearson, with the label), mean per-session IC and its Newey-West t, the
 share of the oracle's IC, Diebold-Mariano on squared error against TF-IDF and against the embeddings
@@ -21,7 +22,9 @@ overwrite its result. Nothing in ``tune`` reads a report market.
 
     python benchmarks/bench_recipe.py tune --recipe full --recipe full_lpft     # append to recipe_tune.json
     python benchmarks/bench_recipe.py report --recipe default                   # once: recipe_report.json
-    python benchmarks/bench_recipe.py table                                     # the evidence table
+    python benchmarks/bench_recipe.py prepare --seeds 901 902                   # markets + baselines, no scores
+    python benchmarks/bench_recipe.py collect                                   # recipe_tune.json from the cache
+    python benchmarks/bench_recipe.py table                                     # the evidence tables
 
 Markets, fits and baseline predictions are cached under ``runs/bench_recipe/`` (a fit is redone only when its
 recipe changes). CPU only: one fit at a time, ``--threads`` torch threads (default 1: on a machine shared by
