@@ -49,6 +49,7 @@ def test_fit_starts_from_the_ridge_head_on_frozen_features(tmp_path):
     model = NewsRegressor(backbone=str(backbone), finetune="full", target_stats=dm.target_stats, head_dropout=0.0)
     init = RidgeHeadInit(alphas=(1e-2, 1e-1, 1.0))
     trainer = pl.Trainer(
+        default_root_dir=tmp_path / "run",  # the data module writes its quarantine file there
         max_epochs=1,
         limit_train_batches=0,  # no step: the head is what the first step would see
         limit_val_batches=0,
