@@ -8,7 +8,8 @@ written and paired through the ordinary files. On each market, in the same run:
   SmolLM2-135M-Instruct) and the oracle (the planted effect itself);
 * each recipe: ``newsalpha fit`` with its YAML config and overrides, every epoch's checkpoint kept; the test
   split is predicted from the checkpoint the recipe selects (by its ``checkpoint.monitor``), and, for the
-  evidence on selection, from the best epoch by ``val_mse`` and from the last one.
+  evidence on selection, from the best epoch by ``val_mse`` and from the last one, each through
+  ``newsalpha.export`` and ``newsalpha.predict`` (the path a user ships).
 
 Scored on the test rows: pooled IC (Pearson, with the label), mean per-session IC and its Newey-West t, the
 share of the oracle's IC, Diebold-Mariano on squared error against TF-IDF and against the embeddings
@@ -21,7 +22,9 @@ overwrite its result. Nothing in ``tune`` reads a report market.
 
     python benchmarks/bench_recipe.py tune --recipe full --recipe full_lpft     # append to recipe_tune.json
     python benchmarks/bench_recipe.py report --recipe default                   # once: recipe_report.json
-    python benchmarks/bench_recipe.py table                                     # the evidence table
+    python benchmarks/bench_recipe.py prepare --seeds 901 902                   # markets + baselines, no scores
+    python benchmarks/bench_recipe.py collect                                   # recipe_tune.json from the cache
+    python benchmarks/bench_recipe.py table                                     # the evidence tables
 
 Markets, fits and baseline predictions are cached under ``runs/bench_recipe/`` (a fit is redone only when its
 recipe changes). CPU only: one fit at a time, ``--threads`` torch threads (default 1: on a machine shared by
@@ -35,6 +38,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,7 +61,10 @@ TARGET = "exret_h1"
 WORK = ROOT / "runs" / "bench_recipe"
 RESULTS = ROOT / "benchmarks" / "results"
 TUNE_SEEDS = (101, 102, 103)  # recipes are chosen on these
-REPORT_SEEDS = (901, 902, 903, 904, 905)  # never used to choose anything: one run of the chosen recipe
+# REPORT_SEEDS: never used to choose anything, one run of the chosen recipe. Cut from (901, ..., 905) to the
+# first two before any report market was scored or fitted: at ~30 min per fit on the shared 2-core machine the
+# session's budget held two report fits. Two markets are thin evidence: read the report as two draws, not a mean.
+REPORT_SEEDS = (901, 902)
 TUNE_MARKETS = {"articles": (2_000, 3_000), "tickers": (20, 60), "signal": (0.25, 0.5)}
 REPORT_MARKETS = {"articles": (2_000, 3_000), "tickers": (20, 60), "signal": (0.25, 0.5)}
 EMB_MAX_LENGTH = 64
@@ -71,7 +78,9 @@ LORA_QV = '{"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}'
 LORA_ALL = '{"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["query", "key", "value", "dense"]}'
 RECIPES: dict[str, tuple[str, list[str]]] = {  # name -> (config, overrides); callbacks run in the order listed
     "lora_default": (f"{FIT}/minilm_lora.yaml", []),  # the README's own-data default, as it is
-    "demo_lora": (f"{FIT}/demo_synth.yaml", []),  # the demo's LoRA r=16, 6 epochs, val_mse selection
+    # the demo's config: the recipe with LoRA r=16 (before issue 12's recipe: val_mse selection, no probe and no
+    # calibration; that row is kept in the results as demo_lora_v0)
+    "demo_lora": (f"{FIT}/demo_synth.yaml", []),
     "full": (f"{FIT}/recipe_full.yaml", []),  # full fine-tune, 6 epochs to lr 0, val IC selection
     "full_lpft": (f"{FIT}/recipe_full.yaml", [LPFT]),  # + head initialised by ridge on frozen features
     "lpft_cal": (f"{FIT}/recipe_full.yaml", [LPFT, CAL]),  # + head rescaled by the validation line
@@ -109,7 +118,7 @@ RECIPES: dict[str, tuple[str, list[str]]] = {  # name -> (config, overrides); ca
             "3e-3",
         ],
     ),
-    "default": (f"{FIT}/recipe_default.yaml", []),
+    "default": (f"{FIT}/minilm_recipe.yaml", []),  # `newsalpha fit`'s default (what `report` runs)
 }
 
 
@@ -168,8 +177,9 @@ def baselines(folder: Path) -> dict[str, pd.DataFrame]:
 # -- fitting: the one place that calls the fit API ------------------------------------------------------------
 
 
-def run_fit(config: str, overrides: list[str], pairs_dir: Path, run_dir: Path) -> float:
-    """``newsalpha fit`` in a subprocess, every epoch's checkpoint kept; returns the wall time in seconds.
+def run_fit(config: str, overrides: list[str], pairs_dir: Path, run_dir: Path) -> dict[str, float]:
+    """``newsalpha fit`` in a subprocess, every epoch's checkpoint kept; its wall and CPU (user + sys) seconds
+    and the 1-minute load average before and after (the machine is shared: wall time depends on the load).
 
     The one call to the fit API (switch to ``newsalpha.fit(config)`` here when it exists).
     """
@@ -183,25 +193,32 @@ def run_fit(config: str, overrides: list[str], pairs_dir: Path, run_dir: Path) -
         "--trainer.enable_progress_bar",
         "false",
     ]
-    t0 = time.perf_counter()
+    load0, cpu0, t0 = os.getloadavg()[0], _children_cpu(), time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
     (run_dir / "fit.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise RuntimeError(f"fit failed ({done.returncode}); see {run_dir / 'fit.log'}:\n{done.stderr[-2000:]}")
-    return seconds
+    return {"wall": seconds, "cpu": cpu, "load_start": load0, "load_end": os.getloadavg()[0]}
 
 
-def predict_checkpoints(run_dir: Path, ckpts: dict[str, Path]) -> dict[str, pd.DataFrame]:
-    """Predict the test split from each named checkpoint with ``newsalpha predict`` (one process for all)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def predict_checkpoints(run_dir: Path, ckpts: dict[str, Path], pairs_dir: Path) -> dict[str, pd.DataFrame]:
+    """Predict the test split from each named checkpoint the way a user ships one: ``newsalpha.export`` to a
+    predictor folder, then ``newsalpha.predict`` from it (one process for all; the folders are removed)."""
     outs = {name: run_dir / f"pred_{name}.parquet" for name in ckpts}
     script = (
-        "import sys\nfrom newsalpha.train.cli import run_lightning_cli\n"
+        "import shutil, sys\nfrom newsalpha import export, predict\n"
         "for ck, out in zip(sys.argv[2::2], sys.argv[3::2]):\n"
-        "    run_lightning_cli(['predict', '--config', sys.argv[1], '--ckpt_path', ck, "
-        "'--prediction_writer.output', out, '--trainer.enable_progress_bar', 'false'])\n"
+        "    folder = export(ck, out + '.predictor')\n"
+        "    predict(folder, sys.argv[1], splits=('test',), out=out, device='cpu')\n"
+        "    shutil.rmtree(folder)\n"
     )
-    args = [str(run_dir / "config.yaml")] + [str(x) for n in ckpts for x in (ckpts[n], outs[n])]
+    args = [str(pairs_dir)] + [str(x) for n in ckpts for x in (ckpts[n], outs[n])]
     done = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=_env(), capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"predict failed: {done.stderr[-2000:]}")
@@ -291,17 +308,21 @@ def market_row(folder: Path, seed: int) -> dict:
 def fit_row(recipe: str, folder: Path, seed: int) -> dict:
     """Fit ``recipe`` on the market (cached by the recipe's hash) and score its selected checkpoints."""
     config, overrides = RECIPES[recipe]
-    digest = hashlib.sha256(((ROOT / config).read_text() + json.dumps(overrides)).encode()).hexdigest()[:16]
+    digest = _digest(config, overrides)
     run_dir = WORK / "fits" / recipe / str(seed)
     cached = run_dir / "result.json"
     if cached.is_file() and json.loads(cached.read_text()).get("digest") == digest:
         return json.loads(cached.read_text())
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
-    seconds = run_fit(config, overrides, folder / "pairs", run_dir)
+    timing = _finished_fit(run_dir, digest)
+    if timing is None:  # a fit whose scoring failed is scored again without fitting it again
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        timing = {**run_fit(config, overrides, folder / "pairs", run_dir), "digest": digest}
+        write_json_atomic(timing, run_dir / "timing.json")
+    seconds = timing["wall"]
     chosen = selections(run_dir)
     unique = {str(p): p for p in chosen.values()}
-    preds = predict_checkpoints(run_dir, {Path(k).stem: v for k, v in unique.items()})
+    preds = predict_checkpoints(run_dir, {Path(k).stem: v for k, v in unique.items()}, folder / "pairs")
     test, base = test_rows(folder), baselines(folder)
     refs = {"tfidf": base["tfidf_ridge"], "embedding": base["embedding_ridge"], "zero_shot": base["zero_shot"]}
     n_train = int((pd.read_parquet(folder / "pairs" / "pairs.parquet", columns=["split"])["split"] == "train").sum())
@@ -313,6 +334,11 @@ def fit_row(recipe: str, folder: Path, seed: int) -> dict:
         "config": config,
         "overrides": overrides,
         "fit_s": round(seconds, 1),
+        "fit_cpu_s": round(timing["cpu"], 1),
+        **({"timing_note": timing["note"]} if "note" in timing else {}),
+        "load": [round(timing["load_start"], 1), round(timing["load_end"], 1)],
+        "n_train": n_train,
+        "s_per_1000_train": round(1000 * seconds / n_train, 1),
         "epochs": len(metrics),
         "s_per_1000_train_per_epoch": round(1000 * seconds / n_train / max(len(metrics), 1), 1),
         "epochs_val": {int(e): {k: round(float(v), 4) for k, v in r.items()} for e, r in metrics.iterrows()},
@@ -324,6 +350,20 @@ def fit_row(recipe: str, folder: Path, seed: int) -> dict:
         ck.unlink()
     write_json_atomic(row, cached)
     return row
+
+
+def _finished_fit(run_dir: Path, digest: str) -> dict | None:
+    """The timing of a finished fit of this recipe in ``run_dir`` whose checkpoints are all still there."""
+    path = run_dir / "timing.json"
+    if not (path.is_file() and (run_dir / "fit.json").is_file() and (run_dir / "checkpoints").is_dir()):
+        return None
+    timing = json.loads(path.read_text())
+    return timing if timing.get("digest") == digest else None
+
+
+def _digest(config: str, overrides: list[str]) -> str:
+    """What a cached fit is keyed by: its config file's text and its overrides."""
+    return hashlib.sha256(((ROOT / config).read_text() + json.dumps(overrides)).encode()).hexdigest()[:16]
 
 
 # -- commands -------------------------------------------------------------------------------------------------
@@ -367,6 +407,15 @@ def cmd_report(recipe: str, again: bool) -> Path:
     return path
 
 
+def cmd_prepare(seeds: list[int]) -> None:
+    """Write the markets and their baselines' predictions (cached), scoring nothing: a report market's baselines
+    can be computed while tune fits run, and nothing about them is printed or read by ``tune``."""
+    for seed in seeds:
+        t0 = time.perf_counter()
+        baselines(market(seed, REPORT_MARKETS if seed in REPORT_SEEDS else TUNE_MARKETS))
+        print(f"prepared market {seed} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
 def _line(row: dict) -> str:
     s = row["selected"]
     return (
@@ -377,31 +426,67 @@ def _line(row: dict) -> str:
 
 
 def table(path: Path) -> str:
-    """Markdown: recipe (and baseline) x market -> IC share of the oracle and DM vs TF-IDF (p), and the mean."""
+    """Markdown, one row per market and predictor: IC, share of the oracle, DM against each baseline, fit cost.
+
+    DM is on squared error, errors averaged per session, positive = the row predicts better; ``(p)`` two-sided.
+    A fit row shows the checkpoint its recipe selects; ``(val_mse)`` / ``(last)`` rows show the other picks
+    when they differ. Cost: wall seconds of the whole fit per 1,000 training articles (CPU seconds beside it).
+    """
     data = json.loads(path.read_text())
-    seeds = [m["seed"] for m in data["markets"]]
-    head = "| | " + " | ".join(f"market {s}" for s in seeds) + " | mean share | s / 1k train / epoch |"
-    lines = [head, "|" + " --- |" * (len(seeds) + 3)]
+    head = (
+        "| market | predictor | IC | share of oracle | DM vs TF-IDF (p) | DM vs embeddings (p) | DM vs zero-shot (p) "
+        "| fit s (CPU s) | s / 1k train |"
+    )
+    lines = [head, "|" + " --- |" * 9]
 
-    def cell(r: dict) -> str:
-        dm = f", DM {r['dm_vs_tfidf']:+.2f} (p {r['dm_p_vs_tfidf']:.2g})" if "dm_vs_tfidf" in r else ""
-        return f"{r['ic']:+.3f} = {100 * r['share_of_oracle']:.0f}%{dm}"
+    def dm(r: dict, ref: str) -> str:
+        value = r.get(f"dm_vs_{ref}")
+        return f"{value:+.2f} ({r[f'dm_p_vs_{ref}']:.2g})" if value is not None and np.isfinite(value) else ""
 
-    markets = {m["seed"]: m for m in data["markets"]}
-    for name in ("oracle", "tfidf_ridge", "embedding_ridge", "zero_shot"):
-        got = [markets[s][name] for s in seeds]
-        mean = np.mean([g["share_of_oracle"] for g in got])
-        lines.append(f"| {name} | " + " | ".join(cell(g) for g in got) + f" | {100 * mean:.0f}% | |")
-    for recipe in dict.fromkeys(r["recipe"] for r in data["fits"]):
-        rows = {r["seed"]: r for r in data["fits"] if r["recipe"] == recipe}
-        for pick in ("selected", "val_mse", "last"):
-            got = [rows[s][pick] if s in rows else None for s in seeds]
-            shares = [g["share_of_oracle"] for g in got if g]
-            cost = np.mean([r["s_per_1000_train_per_epoch"] for r in rows.values()])
-            cells = " | ".join(cell(g) if g else "" for g in got)
-            label = recipe if pick == "selected" else f"{recipe} ({pick})"
-            lines.append(f"| {label} | {cells} | {100 * np.mean(shares):.0f}% | {cost:.0f} |")
+    def line(label: str, name: str, r: dict, cost: str = " | ") -> str:
+        cells = [label, name, f"{r['ic']:+.3f}", f"{100 * r['share_of_oracle']:.0f}%"]
+        return "| " + " | ".join([*cells, dm(r, "tfidf"), dm(r, "embedding"), dm(r, "zero_shot")]) + f" | {cost} |"
+
+    for m in data["markets"]:
+        p = m["params"]
+        label = f"{m['seed']}: {m['articles']:,} art., {m['splits'].get('train', 0):,} train, signal {p['signal']}"
+        label += f", drift {p['drift_at']}" if p.get("drift_at") else ", no drift"
+        for name in ("oracle", "tfidf_ridge", "embedding_ridge", "zero_shot"):
+            lines.append(line(label, name, m[name]))
+            label = ""
+        for r in (r for r in data["fits"] if r["seed"] == m["seed"]):
+            cpu = f" ({r['fit_cpu_s']:.0f})" if r.get("fit_cpu_s") else ""
+            per_k = 1000 * r["fit_s"] / max(m["splits"].get("train", 1), 1)
+            lines.append(
+                line(
+                    "",
+                    f"{r['recipe']} (epoch {r['chosen_epoch']['selected']})",
+                    r["selected"],
+                    f"{r['fit_s']:.0f}{cpu} | {per_k:.0f}",
+                )
+            )
+            for pick in ("val_mse", "last"):
+                if r["chosen_epoch"][pick] != r["chosen_epoch"]["selected"]:
+                    lines.append(line("", f"{r['recipe']} ({pick}: epoch {r['chosen_epoch'][pick]})", r[pick]))
     return "\n".join(lines)
+
+
+def cmd_collect(seeds: list[int]) -> Path:
+    """``recipe_tune.json`` from every cached tune fit (a fit is cached as its ``result.json``), whatever its
+    recipe is now: a row whose config or overrides changed since it ran is kept, marked ``"stale": true``."""
+    rows, markets = [], []
+    for seed in seeds:
+        folder = WORK / "markets" / str(seed)
+        if not (folder / "pairs" / "manifest.json").is_file():
+            continue
+        markets.append(market_row(folder, seed))
+        for cached in sorted((WORK / "fits").glob(f"*/{seed}/result.json")):
+            row = json.loads(cached.read_text())
+            recipe = RECIPES.get(row["recipe"])
+            rows.append({**row, "stale": recipe is None or _digest(*recipe) != row["digest"]})
+    path = RESULTS / "recipe_tune.json"
+    write_json_atomic({"fits": rows, "markets": markets, "machine": _machine()}, path)
+    return path
 
 
 def _machine() -> dict:
@@ -419,6 +504,10 @@ def main(argv: list[str] | None = None) -> None:
     report = sub.add_parser("report", help="the chosen recipe on the report markets, once")
     report.add_argument("--recipe", choices=sorted(RECIPES), default="default")
     report.add_argument("--again", action="store_true", help="rerun (reproduce) an existing report")
+    prepare = sub.add_parser("prepare", help="write markets and baseline predictions only (no scores)")
+    prepare.add_argument("--seeds", type=int, nargs="+", required=True)
+    collect = sub.add_parser("collect", help="recipe_tune.json from every cached tune fit")
+    collect.add_argument("--seeds", type=int, nargs="+", default=list(TUNE_SEEDS))
     sub.add_parser("table", help="print the evidence table")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: best on a crowded machine)")
     args = parser.parse_args(argv)
@@ -428,6 +517,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     if args.cmd == "tune":
         print(cmd_tune(args.recipe, args.seeds))
+    elif args.cmd == "collect":
+        print(cmd_collect(args.seeds))
+    elif args.cmd == "prepare":
+        cmd_prepare(args.seeds)
     elif args.cmd == "report":
         print(cmd_report(args.recipe, args.again))
     else:

@@ -34,7 +34,7 @@ from data_pipelines.contracts import Label
 from data_pipelines.errors import ConfigError, NewsalphaError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-DEFAULT_FIT = CONFIGS / "fit" / "minilm_lora.yaml"  # the default recipe of `newsalpha fit`
+DEFAULT_FIT = CONFIGS / "fit" / "minilm_recipe.yaml"  # the default recipe of `newsalpha fit`
 LOGGERS = ("csv", "tensorboard", "mlflow")
 WINDOWS = ("expanding", "rolling")
 RUN_MODES = ("auto", "cross_section", "time_series")

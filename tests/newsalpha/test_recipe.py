@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from newsalpha.train.recipe import RidgeHeadInit, ridge_path
 from tests.newsalpha.fit_fixtures import tiny_backbone, tiny_pairs
 
 torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_ridge_path_matches_sklearn_and_picks_the_best_validation_penalty():
@@ -46,7 +49,7 @@ def test_fit_starts_from_the_ridge_head_on_frozen_features(tmp_path):
     model = NewsRegressor(backbone=str(backbone), finetune="full", target_stats=dm.target_stats, head_dropout=0.0)
     init = RidgeHeadInit(alphas=(1e-2, 1e-1, 1.0))
     trainer = pl.Trainer(
-        default_root_dir=tmp_path / "run",  # the quarantine of NaN targets lands here, not in the working directory
+        default_root_dir=tmp_path / "run",  # the data module writes its quarantine file there
         max_epochs=1,
         limit_train_batches=0,  # no step: the head is what the first step would see
         limit_val_batches=0,
@@ -109,3 +112,20 @@ def test_checkpoints_carry_the_validation_line_and_resume_from_the_raw_head(tmp_
     CalibrateHeadOnVal().on_load_checkpoint(None, model, ckpt)  # what a resumed fit does
     torch.testing.assert_close(model.head[1].weight.data, raw["weight"])
     torch.testing.assert_close(model.head[1].bias.data, raw["bias"])
+
+
+@pytest.mark.parametrize("name", ["minilm_recipe", "minilm_lora", "demo_synth"])
+def test_recipe_configs_probe_first_calibrate_and_ship_the_best_val_ic(name, capsys):
+    """The recipe's configs: the probe runs before any other callback, and the checkpoint kept is the best by IC."""
+    import yaml
+
+    from newsalpha.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "--config", str(REPO / "configs" / "fit" / f"{name}.yaml"), "--print_config"])
+    assert done.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    paths = [cb["class_path"] for cb in printed["trainer"]["callbacks"]]
+    assert paths == ["newsalpha.train.recipe.RidgeHeadInit", "newsalpha.train.recipe.CalibrateHeadOnVal"]
+    assert (printed["checkpoint"]["monitor"], printed["checkpoint"]["mode"]) == ("val_ic", "max")
+    assert printed["trainer"]["max_epochs"] == 6 and printed["model"]["schedule"] == "linear"
