@@ -368,7 +368,7 @@ class EvolveResult:
 def evolve(config: str | Path | EvolveConfig, out: str | Path, report: bool = True) -> EvolveResult:
     """Run (or resume) the generations of ``config`` into ``out``; see the module docstring."""
     cfg = config if isinstance(config, EvolveConfig) else load_evolve_config(config)
-    out = Path(out)
+    out = Path(out).resolve()  # generation configs written inside it name its files: relative, they would be read twice
     out.mkdir(parents=True, exist_ok=True)
     market = prepare_market(cfg, out)
     general, root = prepare_brains(cfg, out)

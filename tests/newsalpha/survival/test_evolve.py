@@ -55,15 +55,15 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = TIMEOUT) -> None:
 
 @pytest.fixture(scope="module")
 def resumed(tmp_path_factory):
-    """A 2-generation run killed while generation 1's agents trade, then resumed to the end."""
+    """A 2-generation run killed while generation 1's agents trade, then resumed to the end (``--out`` relative)."""
     root = tmp_path_factory.mktemp("evolve")
     config = write_config(tiny_config(root), root / "evolve.yaml")
     out = root / "run"
-    proc = _cli(config, out, start_new_session=True)
+    proc = _cli(config, Path("run"), cwd=root, start_new_session=True)  # a relative --out, as a user types it
     kill_when(proc, lambda: _state(out)["completed"] == 0 and (out / "gen_01" / "telemetry.db").is_file())
     before = _digests(out / "gen_00")
     assert _state(out)["completed"] == 0 and not (out / "gen_01" / "summary.json").is_file()
-    again = _cli(config, out)
+    again = _cli(config, Path("run"), cwd=root)
     log, _ = again.communicate(timeout=TIMEOUT)
     assert again.returncode == 0, log[-3000:]
     return {"root": root, "config": config, "out": out, "before": before, "log": log}
