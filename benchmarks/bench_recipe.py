@@ -76,6 +76,14 @@ CAL = "--trainer.callbacks+=newsalpha.train.recipe.CalibrateHeadOnVal"
 EMA = ["--trainer.callbacks+=lightning.pytorch.callbacks.EMAWeightAveraging", "--trainer.callbacks.decay=0.98"]
 LORA_QV = '{"r": 16, "lora_alpha": 32, "lora_dropout": 0.05}'
 LORA_ALL = '{"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["query", "key", "value", "dense"]}'
+
+
+def _lora_lpft_cal(lora: str) -> list[str]:
+    """Overrides of ``recipe_full.yaml`` for LoRA ``lora`` at lr 1e-3 (head 3e-3), probe first, calibrated."""
+    lr = ["--model.lr", "1e-3", "--model.head_lr", "3e-3"]
+    return [LPFT, CAL, "--model.finetune", "lora", "--model.lora", lora, *lr]
+
+
 RECIPES: dict[str, tuple[str, list[str]]] = {  # name -> (config, overrides); callbacks run in the order listed
     "lora_default": (f"{FIT}/minilm_lora.yaml", []),  # the README's own-data default, as it is
     # the demo's config: the recipe with LoRA r=16 (before issue 12's recipe: val_mse selection, no probe and no
@@ -88,36 +96,9 @@ RECIPES: dict[str, tuple[str, list[str]]] = {  # name -> (config, overrides); ca
     "lpft_cal_huber": (f"{FIT}/recipe_full.yaml", [LPFT, CAL, "--model.loss", "huber"]),
     "lpft_ema_cal": (f"{FIT}/recipe_full.yaml", [LPFT, *EMA, CAL]),
     "lpft_cal_8ep": (f"{FIT}/recipe_full.yaml", [LPFT, CAL, "--trainer.max_epochs", "8"]),
-    "lora_lpft_cal": (  # the demo's LoRA (r=16 on query/value, lr 1e-3) with LP-FT, val IC selection, calibration
-        f"{FIT}/recipe_full.yaml",
-        [
-            LPFT,
-            CAL,
-            "--model.finetune",
-            "lora",
-            "--model.lora",
-            LORA_QV,
-            "--model.lr",
-            "1e-3",
-            "--model.head_lr",
-            "3e-3",
-        ],
-    ),
-    "lora_all_lpft_cal": (
-        f"{FIT}/recipe_full.yaml",
-        [
-            LPFT,
-            CAL,
-            "--model.finetune",
-            "lora",
-            "--model.lora",
-            LORA_ALL,
-            "--model.lr",
-            "1e-3",
-            "--model.head_lr",
-            "3e-3",
-        ],
-    ),
+    # the demo's LoRA (r=16 on query/value, lr 1e-3) with LP-FT, val IC selection, calibration; then all linear layers
+    "lora_lpft_cal": (f"{FIT}/recipe_full.yaml", _lora_lpft_cal(LORA_QV)),
+    "lora_all_lpft_cal": (f"{FIT}/recipe_full.yaml", _lora_lpft_cal(LORA_ALL)),
     "default": (f"{FIT}/minilm_recipe.yaml", []),  # `newsalpha fit`'s default (what `report` runs)
 }
 

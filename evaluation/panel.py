@@ -185,18 +185,27 @@ def _flat_key(k: np.ndarray, s: np.ndarray, t: np.ndarray, shape: tuple[int, int
 def returns_array(returns: pd.DataFrame, grid: pd.Index, tickers: pd.Index, sleeves, used: bool) -> np.ndarray:
     """Returns scattered onto the (sleeve, session, ticker) array; rows outside it are ignored."""
     require_columns(returns, ("session", "ticker", "ret"), what="returns")
+    what = "(session, ticker, entry_kind)" if used else "(session, ticker)"
+    return _scatter(returns, "ret", (grid, tickers, sleeves), used, f"{what} in returns")
+
+
+def _scatter(frame: pd.DataFrame, column: str, axes, used: bool, what: str) -> np.ndarray:
+    """``frame[column]`` on the (sleeve, session, ticker) array of ``axes``; rows outside it are ignored.
+
+    A second row for one cell is a :class:`DataContractError` naming the row ("duplicate ``what``").
+    """
+    grid, tickers, sleeves = axes
     shape = (len(sleeves), len(grid), len(tickers))
-    k, s = _sleeve_codes(returns, sleeves, used), _codes_in(returns["session"], grid)
-    t = _codes_in(returns["ticker"], tickers)
+    k, s = _sleeve_codes(frame, sleeves, used), _codes_in(frame["session"], grid)
+    t = _codes_in(frame["ticker"], tickers)
     keep = np.flatnonzero((k >= 0) & (s >= 0) & (t >= 0))
     key = _flat_key(k[keep], s[keep], t[keep], shape)
     dup = _first_duplicate(key, math.prod(shape))
     if dup is not None:
-        what = "(session, ticker, entry_kind)" if used else "(session, ticker)"
-        raise DataContractError(f"duplicate {what} in returns", row=int(keep[dup]), column="ticker")
-    ret = np.full(shape, np.nan)
-    ret.ravel()[key] = returns["ret"].to_numpy(float)[keep]
-    return ret
+        raise DataContractError(f"duplicate {what}", row=int(keep[dup]), column="ticker")
+    out = np.full(shape, np.nan)
+    out.ravel()[key] = frame[column].to_numpy(float)[keep]
+    return out
 
 
 def untradeable(panel: Panel, missing: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -247,16 +256,7 @@ def build_panel(signal: pd.DataFrame, returns: pd.DataFrame) -> tuple[Panel, pd.
     sleeves, use_s, use_r = resolve_sleeves(signal, returns)
     grid = _grid(pd.Index(signal["session"].dropna().unique()), returns)
     tickers = pd.Index(pd.unique(signal["ticker"].dropna())).sort_values()
-    shape = (len(sleeves), len(grid), len(tickers))
-    k, s = _sleeve_codes(signal, sleeves, use_s), _codes_in(signal["session"], grid)
-    t = _codes_in(signal["ticker"], tickers)
-    ok = np.flatnonzero((k >= 0) & (s >= 0) & (t >= 0))
-    key = _flat_key(k[ok], s[ok], t[ok], shape)
-    dup = _first_duplicate(key, math.prod(shape))
-    if dup is not None:
-        raise DataContractError("duplicate (session, ticker) in signal", row=int(ok[dup]), column="ticker")
-    sig = np.full(shape, np.nan)
-    sig.ravel()[key] = signal["signal"].to_numpy(float)[ok]
+    sig = _scatter(signal, "signal", (grid, tickers, sleeves), use_s, "(session, ticker) in signal")
     panel = Panel(grid, tickers, sig, returns_array(returns, grid, tickers, sleeves, use_r), sleeves)
     return panel, untradeable(panel, signal.loc[signal["signal"].isna()])
 

@@ -59,9 +59,7 @@ def evaluate(run: Path, **options: Any) -> int:
     run : Path
         Run folder holding predictions.parquet.
     """
-    from evaluation import run_backtest
-
-    print_verdict(run, run_backtest(run, **options))
+    backtest(run, **options)
     return report(run)
 
 
