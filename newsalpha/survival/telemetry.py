@@ -19,6 +19,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,33 @@ def _json(obj: Any, what: str) -> str:
         raise DataContractError(f"{what} is not JSON-serialisable: {err}", column=what) from None
 
 
+def _set_wal(con: sqlite3.Connection) -> None:
+    # The mode is stored in the file: once one process has switched it, the others only read it (no lock).
+    if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        con.execute("PRAGMA journal_mode=WAL")
+
+
+def _retry_while_locked(step: Any, timeout: float) -> Any:
+    """Run ``step`` again while SQLite answers "database is locked" / "busy", for up to ``timeout`` seconds.
+
+    SQLite's busy timeout covers ordinary writer locks, but not every case: switching a new file to WAL while
+    another process creates the schema, or opening while another connection recovers the WAL after a crash,
+    return SQLITE_BUSY at once (https://www.sqlite.org/wal.html#sometimes_queries_return_sqlite_busy_in_wal_mode).
+    Those are the races of agent processes that open one fresh store together.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as err:
+            text = str(err).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+
 class Telemetry:
     """An append-only, crash-safe store of agent telemetry records.
 
@@ -86,8 +114,7 @@ class Telemetry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         try:
-            with self._connect() as con:
-                con.executescript(_SCHEMA)
+            _retry_while_locked(lambda: self._connect().executescript(_SCHEMA), self.timeout)
         except sqlite3.DatabaseError as err:
             raise DataContractError(f"not a telemetry store ({err})", file=str(self.path)) from None
 
@@ -95,8 +122,12 @@ class Telemetry:
         con = getattr(self._local, "con", None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")  # every committed record survives a crash of the process
+            try:
+                _retry_while_locked(lambda: _set_wal(con), self.timeout)
+                con.execute("PRAGMA synchronous=FULL")  # every committed record survives a crash of the process
+            except BaseException:
+                con.close()
+                raise
             self._local.con = con
         return con
 
@@ -137,18 +168,19 @@ class Telemetry:
             datetime.now(UTC).isoformat(),
         )
         con = self._connect()
-        cur = con.execute(
+        sql = (
             "INSERT INTO records (agent_id, generation, decided_at, environment, action, fitness, written_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            row,
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
-        return int(cur.lastrowid)
+        if con.in_transaction:  # inside log_many: the transaction already holds the write lock
+            return int(con.execute(sql, row).lastrowid)
+        return int(_retry_while_locked(lambda: con.execute(sql, row), self.timeout).lastrowid)
 
     def log_many(self, records: Sequence[Mapping[str, Any]]) -> list[int]:
         """Append several records (each a dict of :meth:`log`'s arguments) in one transaction."""
         con = self._connect()
         ids = []
-        con.execute("BEGIN IMMEDIATE")
+        _retry_while_locked(lambda: con.execute("BEGIN IMMEDIATE"), self.timeout)
         try:
             for r in records:
                 ids.append(self.log(**r))

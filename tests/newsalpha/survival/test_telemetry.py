@@ -135,3 +135,31 @@ def test_bad_log_arguments_are_named_errors(tmp_path, kwargs, match):
     with pytest.raises(DataContractError, match=match):
         store.log(**{**args, **kwargs})
     assert len(store) == 0
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from newsalpha.survival.telemetry import Telemetry
+    path, go_at, agent = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    while time.time() < go_at:
+        pass
+    store = Telemetry(path)  # every process opens the same fresh file at once: schema + WAL switch race
+    for i in range(20):
+        store.log(agent, 0, "2024-01-02T15:00:00+00:00", {"news": [], "market": {"i": i}}, {"AAA": 0.5})
+    """
+)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_processes_that_open_one_fresh_store_together_all_write(tmp_path, attempt):
+    """Opening a new store from several processes at once never fails with "database is locked"."""
+    path = tmp_path / "fresh.db"
+    go_at = time.time() + 3.0  # after every interpreter has started
+    procs = [
+        subprocess.Popen([sys.executable, "-c", OPENER, str(path), str(go_at), f"p{i}"], stderr=subprocess.PIPE)
+        for i in range(6)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert Telemetry(path).to_pandas().groupby("agent_id").size().to_dict() == {f"p{i}": 20 for i in range(6)}
