@@ -257,17 +257,20 @@ class NewsRegressor(pl.LightningModule):
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["target"]))
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, "val")
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, "test")
 
-    def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
+        """Log the loss, keep the batch for the split's metrics, and return the head's output (standardised
+        units) for callbacks (``CalibrateHeadOnVal`` reads it instead of running the batch again)."""
         pred = self(batch["input_ids"], batch["attention_mask"])
         loss = self._loss(pred, batch["target"])
         self.log(f"{stage}_loss", loss, batch_size=len(pred), sync_dist=True)
         self._outputs[stage].append((self.to_returns(pred).detach(), self.to_returns(batch["target"]).detach()))
+        return {"pred": pred.detach()}
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val")

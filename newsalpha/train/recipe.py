@@ -177,8 +177,12 @@ class CalibrateHeadOnVal(Callback):
     ) -> None:
         if trainer.sanity_checking:
             return
-        with torch.no_grad():  # the model keeps its own outputs private: one more forward pass of the batch
-            self._pred.append(pl_module(batch["input_ids"], batch["attention_mask"]).double().detach())
+        if isinstance(outputs, dict) and "pred" in outputs:  # NewsRegressor's validation_step returns its output
+            pred = outputs["pred"]
+        else:  # another module: one more forward pass of the batch
+            with torch.no_grad():
+                pred = pl_module(batch["input_ids"], batch["attention_mask"])
+        self._pred.append(pred.double().detach())
         self._target.append(batch["target"].double().detach())
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

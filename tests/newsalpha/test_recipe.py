@@ -129,3 +129,27 @@ def test_recipe_configs_probe_first_calibrate_and_ship_the_best_val_ic(name, cap
     assert paths == ["newsalpha.train.recipe.RidgeHeadInit", "newsalpha.train.recipe.CalibrateHeadOnVal"]
     assert (printed["checkpoint"]["monitor"], printed["checkpoint"]["mode"]) == ("val_ic", "max")
     assert printed["trainer"]["max_epochs"] == 6 and printed["model"]["schedule"] == "linear"
+
+
+def test_calibration_reads_the_validation_step_output_without_a_second_forward_pass():
+    """``NewsRegressor.validation_step`` returns its head output; the callback uses it (a module whose forward
+    would fail is never called), and falls back to a forward pass for a module that returns nothing."""
+    from types import SimpleNamespace
+
+    from newsalpha.train.recipe import CalibrateHeadOnVal
+
+    class NoForward(torch.nn.Module):
+        def forward(self, *_):
+            raise AssertionError("forward called again")
+
+    cb, trainer = CalibrateHeadOnVal(), SimpleNamespace(sanity_checking=False)
+    batch = {"input_ids": torch.zeros(3, 2), "attention_mask": torch.ones(3, 2), "target": torch.tensor([1.0, 2, 3])}
+    cb.on_validation_batch_end(trainer, NoForward(), {"pred": torch.tensor([0.5, 1.0, 1.5])}, batch, 0)
+    torch.testing.assert_close(cb._pred[0], torch.tensor([0.5, 1.0, 1.5], dtype=torch.float64))
+
+    class Doubles(torch.nn.Module):
+        def forward(self, ids, mask):
+            return 2 * mask.sum(1)
+
+    cb.on_validation_batch_end(trainer, Doubles(), None, batch, 1)
+    torch.testing.assert_close(cb._pred[1], torch.tensor([4.0, 4.0, 4.0], dtype=torch.float64))
