@@ -241,6 +241,10 @@ def write_fit_record(trainer: Trainer) -> Path:
     last = getattr(callback, "last_model_path", "") or None
     monitor = getattr(callback, "monitor", None)
     selected = best if monitor and best else (last or best)
+    probe = _kept_probe(trainer)
+    if probe is not None and probe.beats(monitor, str(callback.mode), _score(callback)):
+        log.info("the linear probe validates better than every fine-tuned epoch (%s): it is selected", monitor)
+        selected = probe.probe_path_
     if selected is None:
         raise ConfigError(f"{root}: the fit wrote no checkpoint (enable checkpoint.save_last or a monitor)")
     saved = getattr(callback, "saved_validation", {})  # what each file stores, remembered when it was written
@@ -259,6 +263,17 @@ def write_fit_record(trainer: Trainer) -> Path:
         "finished_at": artifact.now_iso(),
     }
     return write_json_atomic(record, RunLayout(root).fit_record)
+
+
+def _kept_probe(trainer: Trainer) -> Any:
+    from newsalpha.train.recipe import RidgeHeadInit
+
+    return next((cb for cb in trainer.callbacks if isinstance(cb, RidgeHeadInit) and cb.probe_path_), None)
+
+
+def _score(callback: Any) -> float | None:
+    score = getattr(callback, "best_model_score", None)
+    return None if score is None else float(score)
 
 
 def run_lightning_cli(argv: Sequence[str]) -> NewsalphaCLI:

@@ -5,7 +5,9 @@
     the first step, the regression head is set to the ridge regression of the standardised training target on
     the frozen backbone's pooled features, its penalty chosen on the validation split. The fine-tune then
     starts from the best linear read-out of the pretrained features instead of a random head, so the first
-    steps refine features rather than repair a random head's gradients.
+    steps refine features rather than repair a random head's gradients. With ``keep_probe: true`` the probe
+    is also saved (``checkpoints/probe.ckpt``) and competes with the fine-tuned epochs on the monitored
+    validation metric, so a fine-tune that validates worse than its own starting point ships the probe.
 
 ``CalibrateHeadOnVal``
     Every checkpoint's head is rescaled by the least-squares line of the validation target on the validation
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -85,12 +88,24 @@ class RidgeHeadInit(Callback):
         Relative penalties tried (times ``n x`` the mean feature variance); the validation MSE picks one.
     max_rows : int, optional
         Use at most this many training rows (the first batches of one pass); default all.
+    keep_probe : bool
+        Save the probe itself as ``checkpoints/probe.ckpt`` (before the first step, with its validation
+        metrics) and let it compete with the fine-tuned epochs: ``fit.json`` selects it when its monitored
+        validation metric beats the best epoch's. A fine-tune that validates worse than its own starting point
+        then ships the starting point. The probe's validation metrics are logged either way.
     """
 
-    def __init__(self, alphas: Sequence[float] = DEFAULT_RIDGE_ALPHAS, max_rows: int | None = None) -> None:
+    PROBE_FILE = "probe.ckpt"
+
+    def __init__(
+        self, alphas: Sequence[float] = DEFAULT_RIDGE_ALPHAS, max_rows: int | None = None, keep_probe: bool = False
+    ) -> None:
         self.alphas = tuple(float(a) for a in alphas)
         self.max_rows = max_rows
+        self.keep_probe = bool(keep_probe)
         self.chosen_: dict[str, Any] | None = None
+        self.probe_validation_: dict[str, Any] | None = None
+        self.probe_path_: str | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Fit the head once the data is set up, before weight averaging copies the model (list this first)."""
@@ -108,13 +123,68 @@ class RidgeHeadInit(Callback):
             linear.bias.fill_(intercept)
         zero_mse = float(np.mean(y_va**2))
         self.chosen_ = {"alpha": alpha, "val_mse": scores[alpha], "val_mse_zero": zero_mse, "rows": len(y_tr)}
+        self.probe_validation_ = _probe_validation(pl_module, x_va @ coef + intercept, y_va)
         log.info(
-            "ridge head init: alpha %.3g on %d rows, val MSE %.4f (standardised; 0-prediction %.4f)",
+            "ridge head init: alpha %.3g on %d rows, val MSE %.4f (standardised; 0-prediction %.4f), val IC %.4f",
             alpha,
             len(y_tr),
             scores[alpha],
             zero_mse,
+            self.probe_validation_["metrics"]["val_ic"],
         )
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """With ``keep_probe``: save the probe, carrying its validation metrics, before the first step."""
+        if not self.keep_probe or trainer.checkpoint_callback is None:
+            return
+        if self.probe_validation_ is None and not trainer.ckpt_path:
+            return
+        folder = getattr(trainer.checkpoint_callback, "dirpath", None)
+        if not folder:
+            return
+        path = str(Path(folder) / self.PROBE_FILE)
+        if trainer.ckpt_path:  # resumed: the probe was saved by the first run
+            self._reload_probe(path)
+            return
+        previous = getattr(pl_module, "_last_val", None)
+        pl_module._last_val = self.probe_validation_  # what NewsRegressor.on_save_checkpoint records
+        try:
+            trainer.save_checkpoint(path)
+        finally:
+            pl_module._last_val = previous
+        self.probe_path_ = path
+
+    def _reload_probe(self, path: str) -> None:
+        from newsalpha.train.checkpoint import load_checkpoint
+        from newsalpha.train.model import CHECKPOINT_KEY
+
+        if not Path(path).is_file():
+            return
+        block = load_checkpoint(path).get(CHECKPOINT_KEY) or {}
+        if block.get("validation"):
+            self.probe_validation_, self.probe_path_ = block["validation"], path
+
+    def beats(self, monitor: str | None, mode: str, best_score: float | None) -> bool:
+        """Whether the kept probe's validation ``monitor`` is better than the best epoch's ``best_score``."""
+        if self.probe_path_ is None or not monitor or self.probe_validation_ is None:
+            return False
+        value = self.probe_validation_["metrics"].get(monitor)
+        if value is None or not np.isfinite(value):
+            return False
+        if best_score is None or not np.isfinite(best_score):
+            return True
+        return value > best_score if mode == "max" else value < best_score
+
+
+def _probe_validation(pl_module: pl.LightningModule, pred: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    """The probe's validation metrics, computed as the model computes its own (on the return scale)."""
+    from newsalpha.train.model import regression_metrics
+
+    to_returns = pl_module.to_returns
+    p = to_returns(torch.as_tensor(pred, dtype=torch.float64)).numpy()
+    y = to_returns(torch.as_tensor(target, dtype=torch.float64)).numpy()
+    metrics = {f"val_{k}": v for k, v in regression_metrics(p, y, float(pl_module.target_mean)).items()}
+    return {"metrics": metrics, "epoch": -1, "global_step": 0, "probe": True}
 
 
 def _warn_if_averaging_first(trainer: pl.Trainer, me: Callback) -> None:

@@ -153,3 +153,65 @@ def test_calibration_reads_the_validation_step_output_without_a_second_forward_p
 
     cb.on_validation_batch_end(trainer, Doubles(), None, batch, 1)
     torch.testing.assert_close(cb._pred[1], torch.tensor([4.0, 4.0, 4.0], dtype=torch.float64))
+
+
+def _probe_fit(tmp_path, name: str, *extra: str) -> Path:
+    from newsalpha.cli import main
+    from tests.newsalpha.fit_fixtures import fit_args
+
+    if not (tmp_path / "bb").is_dir():
+        tiny_backbone(tmp_path / "bb")
+        tiny_pairs(tmp_path / "pairs", n_train=48, n_val=24)
+    run = tmp_path / name
+    args = fit_args(tmp_path / "bb", tmp_path / "pairs", run, "--model.finetune", "full", "--seed_everything", "3")
+    assert main(["fit", *args, *extra]) == 0
+    return run
+
+
+KEEP_PROBE = ["--trainer.callbacks+=newsalpha.train.recipe.RidgeHeadInit", "--trainer.callbacks.keep_probe=true"]
+
+
+def test_a_kept_probe_is_selected_when_the_fine_tune_validates_worse_and_exported(tmp_path):
+    """A fine-tune wrecked by a huge learning rate validates worse (val_mse) than its probe: fit.json selects
+    checkpoints/probe.ckpt (validation epoch -1), and the exported predictor names it."""
+    import json
+
+    from newsalpha.cli import main
+
+    wreck = [
+        "--model.lr",
+        "0.5",
+        "--model.head_lr",
+        "20",
+        "--checkpoint.monitor",
+        "val_mse",
+        "--checkpoint.mode",
+        "min",
+    ]
+    run = _probe_fit(tmp_path, "wrecked", *KEEP_PROBE, *wreck)
+    record = json.loads((run / "fit.json").read_text())
+    assert record["selected"] == "checkpoints/probe.ckpt" and record["best"] != record["selected"]
+    assert record["validation"]["epoch"] == -1 and record["validation"]["probe"] is True
+    assert main(["export", "--ckpt", str(run)]) == 0
+    meta = json.loads((run / "predictor" / "newsalpha.json").read_text())
+    assert "probe.ckpt" in json.dumps(meta["checkpoint"])
+
+
+def test_keeping_the_probe_changes_nothing_else_and_it_competes_on_the_monitored_metric(tmp_path):
+    """The same fit with and without keep_probe ends at the same weights (saving the probe draws no random
+    number), and the probe is selected exactly when its val IC beats the best epoch's."""
+    import json
+
+    from newsalpha.train.checkpoint import load_checkpoint
+
+    ic = ["--checkpoint.monitor", "val_ic", "--checkpoint.mode", "max"]
+    plain = _probe_fit(tmp_path, "plain", "--trainer.callbacks+=newsalpha.train.recipe.RidgeHeadInit", *ic)
+    kept = _probe_fit(tmp_path, "kept", *KEEP_PROBE, *ic)
+    a, b = (load_checkpoint(r / "checkpoints" / "last.ckpt")["state_dict"] for r in (plain, kept))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    probe = load_checkpoint(kept / "checkpoints" / "probe.ckpt")["newsalpha"]["validation"]["metrics"]["val_ic"]
+    record = json.loads((kept / "fit.json").read_text())
+    best = load_checkpoint(kept / record["best"])["newsalpha"]["validation"]["metrics"]["val_ic"]
+    assert (record["selected"] == "checkpoints/probe.ckpt") == (probe > best)
+    assert not (plain / "checkpoints" / "probe.ckpt").exists()
