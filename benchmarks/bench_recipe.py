@@ -485,6 +485,10 @@ def cmd_probe() -> Path:
         ("report", RESULTS / "recipe_report.json", ("default",)),
         ("size", RESULTS / "recipe_size.json", ("default",)),
     ]
+    out = RESULTS / "recipe_probe.json"
+    done = {}  # rows of an earlier run, reused when the market's fit is the same one (same digest)
+    if out.is_file():
+        done = {(r["set"], str(r["market"]), r.get("fit_digest")): r for r in json.loads(out.read_text())["rows"]}
     rows = []
     for kind, path, recipes in sources:
         if not path.is_file():
@@ -497,7 +501,8 @@ def cmd_probe() -> Path:
                 continue
             seen.add(key)
             folder = WORK / "markets" / str(key)
-            rows.append({"set": kind, **probe_row(folder, fit)})
+            cached = done.get((kind, str(key), fit["digest"]))
+            rows.append(cached or {"set": kind, "fit_digest": fit["digest"], **probe_row(folder, fit)})
             r = rows[-1]
             print(
                 f"probe {kind} {key}: probe IC {r['probe']['ic']:+.3f} (val {r['probe']['val_ic']:+.3f}), "
@@ -505,7 +510,6 @@ def cmd_probe() -> Path:
                 f"{r['rule_ships']}",
                 flush=True,
             )
-    out = RESULTS / "recipe_probe.json"
     note = (
         "Considered after the report markets 901-905 had been seen (the embeddings beat the fine-tune on two): "
         "its rows on those markets are not a report; only fresh report seeds can be."
