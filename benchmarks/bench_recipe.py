@@ -624,6 +624,22 @@ def summary(path: Path) -> str:
     return "\n".join(lines)
 
 
+def probe_table(path: Path) -> str:
+    """The probe alone against the fine-tune it started, and what the keep-the-probe rule ships, per market."""
+    data = json.loads(path.read_text())
+    lines = [
+        "| set | market | probe val IC | probe test IC | fine-tune best val IC | fine-tune test IC | rule ships "
+        "| rule's test IC |",
+        "|" + " --- |" * 8,
+    ]
+    for r in data["rows"]:
+        cells = [r["set"], str(r["market"]), f"{r['probe']['val_ic']:+.3f}", f"{r['probe']['ic']:+.3f}"]
+        cells += [f"{r['fine_tune']['val_ic']:+.3f}", f"{r['fine_tune']['ic']:+.3f}", r["rule_ships"]]
+        cells.append(f"{r['rule']['ic']:+.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def cmd_collect(seeds: list[int]) -> Path:
     """``recipe_tune.json`` from every cached tune fit (a fit is cached as its ``result.json``), whatever its
     recipe is now: a row whose config or overrides changed since it ran is kept, marked ``"stale": true``."""
@@ -690,6 +706,8 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("recipe_report.json", "recipe_size.json"):
             if (RESULTS / name).is_file():
                 print(summary(RESULTS / name), end="\n\n")
+        if (RESULTS / "recipe_probe.json").is_file():
+            print(probe_table(RESULTS / "recipe_probe.json"))
     else:
         print(table(RESULTS / "recipe_tune.json"))
         for name in ("recipe_report.json", "recipe_size.json"):
