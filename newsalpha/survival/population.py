@@ -28,7 +28,6 @@ import pandas as pd
 from newsalpha.survival import api
 from newsalpha.survival.brains import Brain, BrainRef, load_brain
 from newsalpha.survival.genome import Genome
-from newsalpha.survival.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -314,8 +313,6 @@ def run_population(
     """Run every task, on a pool of ``workers`` processes (0 or 1: in this process); results in task order."""
     if workers <= 1:
         return [run_agent(t) for t in tasks]
-    for path in sorted({t.telemetry for t in tasks}):  # the schema exists before the workers open it together
-        Telemetry(path).close()
     ctx = multiprocessing.get_context(start_method)
     if start_method == "forkserver":  # the server imports once; every worker forks from it, already warm
         ctx.set_forkserver_preload([__name__])

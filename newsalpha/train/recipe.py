@@ -135,16 +135,14 @@ class RidgeHeadInit(Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """With ``keep_probe``: save the probe, carrying its validation metrics, before the first step."""
-        if not self.keep_probe or trainer.checkpoint_callback is None:
-            return
-        if self.probe_validation_ is None and not trainer.ckpt_path:
-            return
         folder = getattr(trainer.checkpoint_callback, "dirpath", None)
-        if not folder:
+        if not self.keep_probe or not folder:
             return
         path = str(Path(folder) / self.PROBE_FILE)
         if trainer.ckpt_path:  # resumed: the probe was saved by the first run
             self._reload_probe(path)
+            return
+        if self.probe_validation_ is None:
             return
         previous = getattr(pl_module, "_last_val", None)
         pl_module._last_val = self.probe_validation_  # what NewsRegressor.on_save_checkpoint records
@@ -166,7 +164,7 @@ class RidgeHeadInit(Callback):
 
     def beats(self, monitor: str | None, mode: str, best_score: float | None) -> bool:
         """Whether the kept probe's validation ``monitor`` is better than the best epoch's ``best_score``."""
-        if self.probe_path_ is None or not monitor or self.probe_validation_ is None:
+        if self.probe_path_ is None or not monitor:  # a probe path always comes with its validation
             return False
         value = self.probe_validation_["metrics"].get(monitor)
         if value is None or not np.isfinite(value):
