@@ -109,6 +109,8 @@ RECIPES: dict[str, tuple[str, list[str]]] = {  # name -> (config, overrides); ca
     # the demo's LoRA (r=16 on query/value, lr 1e-3) with LP-FT, val IC selection, calibration; then all linear layers
     "lora_lpft_cal": (f"{FIT}/recipe_full.yaml", _lora_lpft_cal(LORA_QV)),
     "lora_all_lpft_cal": (f"{FIT}/recipe_full.yaml", _lora_lpft_cal(LORA_ALL)),
+    # the default with WiSE-FT (alpha 0.5, the paper's): the fine-tune averaged in weight space with its start
+    "wise": (f"{FIT}/minilm_recipe_wise.yaml", []),
     "default": (f"{FIT}/minilm_recipe.yaml", []),  # `newsalpha fit`'s default (what `report` runs)
 }
 

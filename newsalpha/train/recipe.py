@@ -15,6 +15,13 @@
     rows), and squared error, hence Diebold-Mariano, punishes the scale. The line is the one of the epoch the
     checkpoint was saved at; the raw head travels beside it, so a resumed fit continues from the raw head.
 
+``WiSEFT``
+    Weight-space ensemble of the fine-tune with its starting point (Wortsman et al. 2022, "Robust fine-tuning
+    of zero-shot models"): every validation, and so every checkpoint, uses ``start + alpha x (current -
+    start)``, where ``start`` is the model as the fit began (the pretrained backbone and, after
+    ``RidgeHeadInit``, the probe's head). Training itself is untouched. Interpolating toward the pretrained
+    weights keeps more of what the backbone knew, the part that carries across a vocabulary drift.
+
 Checkpoint selection on validation IC needs no code: ``checkpoint.monitor: val_ic`` and ``checkpoint.mode:
 max`` (the model logs ``val_ic``). Weight averaging is Lightning's own ``EMAWeightAveraging`` callback: the
 averaged weights are validated and saved, so the selected checkpoint holds the average.
@@ -37,7 +44,7 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, WeightAveraging
 
 from newsalpha.pooling import pool
 
@@ -186,8 +193,6 @@ def _probe_validation(pl_module: pl.LightningModule, pred: np.ndarray, target: n
 
 
 def _warn_if_averaging_first(trainer: pl.Trainer, me: Callback) -> None:
-    from lightning.pytorch.callbacks import WeightAveraging
-
     for cb in trainer.callbacks:
         if cb is me:
             return
@@ -217,6 +222,86 @@ def _features(pl_module: pl.LightningModule, loader: Any, max_rows: int | None) 
     return np.concatenate(feats), np.concatenate(targets).astype(np.float64)
 
 
+class WiSEFT(WeightAveraging):
+    """Validate and save ``start + alpha x (current - start)``: the fine-tune averaged, in weight space, with the
+    model it started from (WiSE-FT, Wortsman et al. 2022). Training is untouched: the optimiser steps the
+    current weights, and a resumed fit continues from them.
+
+    ``start`` is the module as the fit begins: the backbone as loaded and, with ``RidgeHeadInit`` listed before
+    this callback, the probe's head (the head is kept in the callback's state, so a resumed fit averages with
+    the same start). A LoRA update ``B A`` is scaled by ``alpha`` exactly: ``B`` is interpolated from its zero
+    start and ``A`` is kept as trained. List ``CalibrateHeadOnVal`` after this callback, so that the head it
+    rescales is the averaged one.
+
+    Parameters
+    ----------
+    alpha : float
+        Weight of the fine-tuned weights, in [0, 1]: 1 ships the fine-tune, 0 its start; the paper's 0.5 is
+        the default.
+    """
+
+    def __init__(self, alpha: float = 0.5) -> None:
+        super().__init__(use_buffers=True)
+        self.alpha = float(alpha)
+        self._start: dict[str, torch.Tensor] | None = None
+        self._swapped = False
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        from data_pipelines.errors import ConfigError
+
+        if not 0.0 <= self.alpha <= 1.0:  # checked here, not in __init__: the CLI reports a ConfigError in one line
+            raise ConfigError(f"trainer.callbacks: WiSEFT alpha must be between 0 and 1, got {self.alpha:g}")
+        super().setup(trainer, pl_module, stage)  # the AveragedModel: a copy of the module as the fit starts
+        if self._average_model is not None:
+            self._start = {n: t.detach().clone() for n, t in _named_tensors(self._average_model.module)}
+
+    def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
+        return False  # the average is computed when it is used, not accumulated
+
+    def interpolate(self, pl_module: pl.LightningModule) -> None:
+        """Set the averaged model to ``start + alpha x (current - start)`` of ``pl_module``'s weights."""
+        assert self._average_model is not None and self._start is not None
+        for (name, avg), (_, cur) in zip(_named_tensors(self._average_model.module), _named_tensors(pl_module)):
+            if avg.is_floating_point() and "lora_A" not in name:
+                avg.data.copy_(torch.lerp(self._start[name].to(cur.device), cur.detach(), self.alpha))
+            else:
+                avg.data.copy_(cur.detach())
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._average_model is not None:
+            self.interpolate(pl_module)
+            self._swapped = True
+        super().on_validation_epoch_start(trainer, pl_module)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_epoch_end(trainer, pl_module)
+        self._swapped = False
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.interpolate(pl_module)  # the module a fit leaves behind is the average of its final weights
+        super().on_train_end(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        if self._average_model is not None and not self._swapped:
+            self.interpolate(pl_module)  # a checkpoint always holds the average of the weights it saves
+        super().on_save_checkpoint(trainer, pl_module, checkpoint)
+
+    def state_dict(self) -> dict[str, Any]:
+        start = {n: t.cpu() for n, t in (self._start or {}).items() if n.startswith("head.")}
+        return {**super().state_dict(), "alpha": self.alpha, "start_head": start}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if self._start is not None:
+            for name, value in state_dict.get("start_head", {}).items():
+                self._start[name] = value.to(self._start[name].device)
+
+
+def _named_tensors(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """Parameters then buffers, in the order ``WeightAveraging`` swaps them."""
+    return [*module.named_parameters(), *module.named_buffers()]
+
+
 class CalibrateHeadOnVal(Callback):
     """Save checkpoints whose head is rescaled by the validation least-squares line (see the module docstring).
 
@@ -236,6 +321,18 @@ class CalibrateHeadOnVal(Callback):
         self.line_: tuple[float, float] | None = None
         self._pred: list[torch.Tensor] = []
         self._target: list[torch.Tensor] = []
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Refuse a weight-averaging callback listed after this one: it would save an uncalibrated average."""
+        from data_pipelines.errors import ConfigError
+
+        later = trainer.callbacks[trainer.callbacks.index(self) + 1 :] if self in trainer.callbacks else []
+        for cb in later:
+            if isinstance(cb, WeightAveraging):
+                raise ConfigError(
+                    f"trainer.callbacks: list {type(cb).__name__} before CalibrateHeadOnVal (the head it saves "
+                    "is the one to calibrate)"
+                )
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._pred, self._target = [], []
@@ -283,6 +380,12 @@ class CalibrateHeadOnVal(Callback):
         if not saved:
             return
         linear = pl_module.head[-1]
+        if "current_model_state" in checkpoint:  # a weight-averaging callback saved its average, calibrated:
+            # the current model was restored raw from current_model_state; the raw head is the average's
+            averaging = [cb for cb in trainer.callbacks if isinstance(cb, WeightAveraging) and cb._average_model]
+            if not averaging:
+                return
+            linear = averaging[0]._average_model.module.head[-1]
         with torch.no_grad():
             linear.weight.copy_(saved["raw_head"]["weight"])
             linear.bias.copy_(saved["raw_head"]["bias"])

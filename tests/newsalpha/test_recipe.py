@@ -215,3 +215,117 @@ def test_keeping_the_probe_changes_nothing_else_and_it_competes_on_the_monitored
     best = load_checkpoint(kept / record["best"])["newsalpha"]["validation"]["metrics"]["val_ic"]
     assert (record["selected"] == "checkpoints/probe.ckpt") == (probe > best)
     assert not (plain / "checkpoints" / "probe.ckpt").exists()
+
+
+WISE = "--trainer.callbacks+=newsalpha.train.recipe.WiSEFT"
+PROBE = "--trainer.callbacks+=newsalpha.train.recipe.RidgeHeadInit"
+
+
+def test_wise_ft_saves_the_interpolation_and_leaves_training_alone(tmp_path):
+    """alpha 1 saves exactly the plain fine-tune; every alpha trains the same weights (``current_model_state``);
+    alpha 0.5 saves their midpoint with the start; alpha 0 validates the start itself, the probe."""
+    from newsalpha.train.checkpoint import load_checkpoint
+
+    ic = ["--checkpoint.monitor", "val_ic", "--checkpoint.mode", "max"]
+    runs = {"plain": _probe_fit(tmp_path, "plain", PROBE, *ic)}
+    for alpha in (1.0, 0.5, 0.0):
+        extra = [PROBE, "--trainer.callbacks.keep_probe=true", WISE, f"--trainer.callbacks.alpha={alpha}", *ic]
+        runs[alpha] = _probe_fit(tmp_path, f"wise{alpha}", *extra)
+    last = {k: load_checkpoint(r / "checkpoints" / "last.ckpt") for k, r in runs.items()}
+    plain = last["plain"]["state_dict"]
+    for key in plain:
+        torch.testing.assert_close(last[1.0]["state_dict"][key], plain[key], rtol=0, atol=0)
+        for alpha in (1.0, 0.5, 0.0):
+            torch.testing.assert_close(last[alpha]["current_model_state"][key], plain[key], rtol=0, atol=0)
+    start, mid = last[0.0]["state_dict"], last[0.5]["state_dict"]
+    query = next(k for k in plain if k.endswith("query.weight"))
+    assert (start[query] - plain[query]).abs().max() > 1e-4  # the backbone trained, and the start is not it
+    for key in (query, "head.1.weight", "head.1.bias"):
+        torch.testing.assert_close(mid[key], (start[key] + plain[key]) / 2, rtol=0, atol=1e-6)
+    probe = load_checkpoint(runs[0.0] / "checkpoints" / "probe.ckpt")["newsalpha"]["validation"]["metrics"]
+    for ck in (runs[0.0] / "checkpoints").glob("*epoch=*.ckpt"):
+        val = load_checkpoint(ck)["newsalpha"]["validation"]["metrics"]
+        assert val["val_ic"] == pytest.approx(probe["val_ic"], abs=1e-4)
+        assert val["val_mse"] == pytest.approx(probe["val_mse"], rel=1e-4)
+
+
+def test_wise_ft_scales_a_lora_update_by_alpha(tmp_path):
+    """LoRA: B is interpolated from its zero start and A kept as trained, so the merged update is alpha B A."""
+    from newsalpha.train.checkpoint import load_checkpoint
+
+    run = _probe_fit(tmp_path, "lora", "--model.finetune", "lora", WISE, "--trainer.callbacks.alpha=0.25")
+    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt")
+    saved, current = ckpt["state_dict"], ckpt["current_model_state"]
+    b_keys = [k for k in saved if "lora_B" in k]
+    assert b_keys and any(current[k].abs().max() > 0 for k in b_keys)
+    for key in saved:
+        if "lora_B" in key:
+            torch.testing.assert_close(saved[key], 0.25 * current[key], rtol=0, atol=1e-7)
+        elif "lora_A" in key or "lora" not in key and not key.startswith("head."):
+            torch.testing.assert_close(saved[key], current[key], rtol=0, atol=0)  # A, and the frozen weights
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([WISE, "--trainer.callbacks.alpha=1.5"], "WiSEFT alpha must be between 0 and 1, got 1.5"),
+        (
+            ["--trainer.callbacks+=newsalpha.train.recipe.CalibrateHeadOnVal", WISE],
+            "list WiSEFT before CalibrateHeadOnVal",
+        ),
+    ],
+    ids=["alpha", "order"],
+)
+def test_wise_ft_bad_settings_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    from newsalpha.cli import main
+    from tests.newsalpha.fit_fixtures import fit_args
+
+    tiny_backbone(tmp_path / "bb")
+    tiny_pairs(tmp_path / "pairs", n_train=48, n_val=24)
+    capsys.readouterr()
+    assert main(["fit", *fit_args(tmp_path / "bb", tmp_path / "pairs", tmp_path / "run", *extra)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if line.startswith("newsalpha: error:")]
+    assert "Traceback" not in err and len(lines) == 1 and message in lines[0]
+
+
+@pytest.mark.slow
+def test_wise_ft_with_calibration_resumes_to_the_uninterrupted_weights(tmp_path):
+    """Killed mid-epoch and resumed with ``--ckpt_path last``: the same trained weights, the same average (the
+    start's head comes back from the callback's state), the same calibrated head."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.newsalpha.fit_fixtures import fit_args, quiet_env
+
+    backbone, pairs = tiny_backbone(tmp_path / "bb"), tiny_pairs(tmp_path / "pairs")
+
+    def recipe(kill_at: int) -> Path:  # one callback list: a second --config would replace it, not extend it
+        path = tmp_path / f"recipe{kill_at}.yaml"
+        path.write_text(
+            "trainer:\n  callbacks:\n"
+            "    - class_path: newsalpha.train.recipe.RidgeHeadInit\n"
+            "    - class_path: newsalpha.train.recipe.WiSEFT\n"
+            "    - class_path: newsalpha.train.recipe.CalibrateHeadOnVal\n"
+            f"    - class_path: tests.newsalpha.fit_fixtures.KillAtStep\n      init_args:\n        step: {kill_at}\n"
+        )
+        return path
+
+    extra = ["--model.finetune", "full", "--trainer.max_epochs", "3", "--checkpoint.every_n_train_steps", "2"]
+    extra += ["--trainer.num_sanity_val_steps", "0"]
+
+    def fit(root: Path, *more: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "newsalpha.cli", "fit", *fit_args(backbone, pairs, root, *extra, *more)]
+        return subprocess.run(cmd, env=quiet_env(), capture_output=True, text=True, timeout=300)
+
+    assert fit(tmp_path / "straight", "--config", str(recipe(1000))).returncode == 0
+    assert fit(tmp_path / "crash", "--config", str(recipe(7))).returncode == -signal.SIGKILL
+    assert torch.load(tmp_path / "crash" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
+    done = fit(tmp_path / "crash", "--config", str(recipe(1000)), "--ckpt_path", "last")
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, b = (torch.load(tmp_path / r / "checkpoints" / "last.ckpt", weights_only=True) for r in ("straight", "crash"))
+    assert a["global_step"] == b["global_step"] == 12
+    for part in ("state_dict", "current_model_state"):
+        for key in a[part]:
+            torch.testing.assert_close(a[part][key], b[part][key], rtol=0, atol=1e-6, msg=f"{part} {key}")
