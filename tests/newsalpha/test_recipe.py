@@ -115,8 +115,8 @@ def test_checkpoints_carry_the_validation_line_and_resume_from_the_raw_head(tmp_
 
 
 @pytest.mark.parametrize("name", ["minilm_recipe", "minilm_lora", "demo_synth"])
-def test_recipe_configs_probe_first_calibrate_and_ship_the_best_val_ic(name, capsys):
-    """The recipe's configs: the probe runs before any other callback, and the checkpoint kept is the best by IC."""
+def test_recipe_configs_probe_first_calibrate_and_ship_the_last_epoch(name, capsys):
+    """The recipe's configs: the probe runs before any other callback, and the last epoch ships (no monitor)."""
     import yaml
 
     from newsalpha.cli import main
@@ -127,7 +127,8 @@ def test_recipe_configs_probe_first_calibrate_and_ship_the_best_val_ic(name, cap
     printed = yaml.safe_load(capsys.readouterr().out)
     paths = [cb["class_path"] for cb in printed["trainer"]["callbacks"]]
     assert paths == ["newsalpha.train.recipe.RidgeHeadInit", "newsalpha.train.recipe.CalibrateHeadOnVal"]
-    assert (printed["checkpoint"]["monitor"], printed["checkpoint"]["mode"]) == ("val_ic", "max")
+    ck = printed["checkpoint"]
+    assert (ck["monitor"], ck["save_top_k"], ck["save_last"]) == (None, 0, True)
     assert printed["trainer"]["max_epochs"] == 6 and printed["model"]["schedule"] == "linear"
 
 
