@@ -243,6 +243,10 @@ def test_wise_ft_saves_the_interpolation_and_leaves_training_alone(tmp_path):
     assert (start[query] - plain[query]).abs().max() > 1e-4  # the backbone trained, and the start is not it
     for key in (query, "head.1.weight", "head.1.bias"):
         torch.testing.assert_close(mid[key], (start[key] + plain[key]) / 2, rtol=0, atol=1e-6)
+    from newsalpha.cli import main
+
+    assert main(["export", "--ckpt", str(runs[0.5])]) == 0  # the predictor is the average
+    assert (runs[0.5] / "predictor" / "newsalpha.json").is_file()
     probe = load_checkpoint(runs[0.0] / "checkpoints" / "probe.ckpt")["newsalpha"]["validation"]["metrics"]
     for ck in (runs[0.0] / "checkpoints").glob("*epoch=*.ckpt"):
         val = load_checkpoint(ck)["newsalpha"]["validation"]["metrics"]
@@ -291,9 +295,15 @@ def test_wise_ft_bad_settings_are_one_line_and_exit_2(tmp_path, capsys, extra, m
 
 
 @pytest.mark.slow
-def test_wise_ft_with_calibration_resumes_to_the_uninterrupted_weights(tmp_path):
-    """Killed mid-epoch and resumed with ``--ckpt_path last``: the same trained weights, the same average (the
-    start's head comes back from the callback's state), the same calibrated head."""
+@pytest.mark.parametrize(
+    "averaging",
+    ["newsalpha.train.recipe.WiSEFT", "lightning.pytorch.callbacks.EMAWeightAveraging"],
+    ids=["wise", "ema"],
+)
+def test_weight_averaging_with_calibration_resumes_to_the_uninterrupted_weights(tmp_path, averaging):
+    """Killed mid-epoch and resumed with ``--ckpt_path last``: the same trained weights, the same average (WiSE:
+    the start's head comes back from the callback's state; EMA: its raw head, not the calibrated one it saved),
+    the same calibrated head."""
     import signal
     import subprocess
     import sys
@@ -307,7 +317,7 @@ def test_wise_ft_with_calibration_resumes_to_the_uninterrupted_weights(tmp_path)
         path.write_text(
             "trainer:\n  callbacks:\n"
             "    - class_path: newsalpha.train.recipe.RidgeHeadInit\n"
-            "    - class_path: newsalpha.train.recipe.WiSEFT\n"
+            f"    - class_path: {averaging}\n"
             "    - class_path: newsalpha.train.recipe.CalibrateHeadOnVal\n"
             f"    - class_path: tests.newsalpha.fit_fixtures.KillAtStep\n      init_args:\n        step: {kill_at}\n"
         )
