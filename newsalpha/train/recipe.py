@@ -193,12 +193,17 @@ def _probe_validation(pl_module: pl.LightningModule, pred: np.ndarray, target: n
 
 
 def _warn_if_averaging_first(trainer: pl.Trainer, me: Callback) -> None:
-    for cb in trainer.callbacks:
-        if cb is me:
-            return
-        if isinstance(cb, WeightAveraging):
-            log.warning("RidgeHeadInit comes after %s: the average starts from the random head", type(cb).__name__)
-            return
+    before, _ = _averaging_around(trainer, me)
+    if before:
+        log.warning("RidgeHeadInit comes after %s: the average starts from the random head", type(before[0]).__name__)
+
+
+def _averaging_around(trainer: pl.Trainer, me: Callback) -> tuple[list[Callback], list[Callback]]:
+    """The weight-averaging callbacks listed before ``me`` and after it (the order their hooks run in)."""
+    callbacks = list(trainer.callbacks)
+    at = callbacks.index(me) if me in callbacks else len(callbacks)
+    averaging = [i for i, cb in enumerate(callbacks) if isinstance(cb, WeightAveraging)]
+    return [callbacks[i] for i in averaging if i < at], [callbacks[i] for i in averaging if i > at]
 
 
 def _features(pl_module: pl.LightningModule, loader: Any, max_rows: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -288,7 +293,7 @@ class WiSEFT(WeightAveraging):
 
     def state_dict(self) -> dict[str, Any]:
         start = {n: t.cpu() for n, t in (self._start or {}).items() if n.startswith("head.")}
-        return {**super().state_dict(), "alpha": self.alpha, "start_head": start}
+        return {**super().state_dict(), "start_head": start}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
@@ -326,13 +331,12 @@ class CalibrateHeadOnVal(Callback):
         """Refuse a weight-averaging callback listed after this one: it would save an uncalibrated average."""
         from data_pipelines.errors import ConfigError
 
-        later = trainer.callbacks[trainer.callbacks.index(self) + 1 :] if self in trainer.callbacks else []
-        for cb in later:
-            if isinstance(cb, WeightAveraging):
-                raise ConfigError(
-                    f"trainer.callbacks: list {type(cb).__name__} before CalibrateHeadOnVal (the head it saves "
-                    "is the one to calibrate)"
-                )
+        _, later = _averaging_around(trainer, self)
+        if later:
+            raise ConfigError(
+                f"trainer.callbacks: list {type(later[0]).__name__} before CalibrateHeadOnVal (the head it saves "
+                "is the one to calibrate)"
+            )
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._pred, self._target = [], []
