@@ -119,6 +119,10 @@ RECIPES: dict[str, tuple[str, list[str]]] = {  # name -> (config, overrides); ca
     "lora_all_lpft_cal": (f"{FIT}/recipe_full.yaml", _lora_lpft_cal(LORA_ALL)),
     # the default with WiSE-FT (alpha 0.5, the paper's): the fine-tune averaged in weight space with its start
     "wise": (f"{FIT}/minilm_recipe_wise.yaml", []),
+    # only the top 3 of MiniLM's 6 layers adapt (embeddings and layers 0-2 frozen): the backward pass stops at
+    # layer 3, so a step costs less; the default's full fine-tune, then the demo's LoRA
+    "top3": (f"{FIT}/minilm_recipe.yaml", ["--model.top_layers", "3"]),
+    "demo_top3": (f"{FIT}/demo_synth.yaml", ["--model.top_layers", "3"]),
     "default": (f"{FIT}/minilm_recipe.yaml", []),  # `newsalpha fit`'s default (what `report` runs)
 }
 

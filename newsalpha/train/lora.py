@@ -81,8 +81,10 @@ class LoraSpec:
         return out
 
 
-def apply_lora(backbone: Any, spec: LoraSpec) -> tuple[Any, LoraSpec]:
+def apply_lora(backbone: Any, spec: LoraSpec, layers: list[int] | None = None) -> tuple[Any, LoraSpec]:
     """Wrap ``backbone`` with LoRA adapters; returns the peft model and the spec that ran (targets resolved).
+
+    ``layers``: the transformer layers that get adapters (peft's ``layers_to_transform``); None: all of them.
 
     Raises
     ------
@@ -95,7 +97,7 @@ def apply_lora(backbone: Any, spec: LoraSpec) -> tuple[Any, LoraSpec]:
 
     if not spec.target_modules:
         spec = replace(spec, target_modules=default_lora_targets(backbone))
-    config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **spec.to_dict())
+    config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, layers_to_transform=layers, **spec.to_dict())
     try:
         with library_warnings_silenced():  # peft probes transformers' deprecated is_gradient_checkpointing
             return get_peft_model(backbone, config), spec

@@ -10,6 +10,7 @@ split's mean and standard deviation, which travel in the hyperparameters and as 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -82,6 +83,11 @@ class NewsRegressor(pl.LightningModule):
         LoRA settings (``r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``, ...; see
         :class:`~newsalpha.train.lora.LoraSpec`); default ``LoraSpec()``, ``target_modules`` the architecture's
         query/value projections. The hyperparameters record the settings that ran.
+    top_layers : int, optional
+        Only the top ``top_layers`` transformer layers adapt (and the head): with ``full`` the embeddings and the
+        layers below are frozen, with ``lora`` the adapters sit on those layers alone (peft's
+        ``layers_to_transform``). The backward pass then stops at the lowest adapted layer, so a step costs
+        less. None: every layer.
     head_dropout : float
         Dropout on the pooled vector before the head.
     loss : {"mse", "huber"}
@@ -113,6 +119,7 @@ class NewsRegressor(pl.LightningModule):
         pooling: Literal["mean", "first", "last"] = "mean",
         finetune: Literal["lora", "full", "frozen"] = "lora",
         lora: LoraSpec | None = None,
+        top_layers: int | None = None,
         head_dropout: float = 0.1,
         loss: Literal["mse", "huber"] = "mse",
         huber_delta: float = 1.0,
@@ -156,7 +163,7 @@ class NewsRegressor(pl.LightningModule):
     def _build(self, model: Any, tokenizer: Any, hp: dict[str, Any], *, init_from_parent: bool) -> dict | None:
         """Adapters, head and target scaling around ``model``; returns the LoRA settings that run (or None)."""
         self.backbone, self.tokenizer = model, tokenizer
-        lora = self._apply_finetune_mode(hp["finetune"], hp["lora"])
+        lora = self._apply_finetune_mode(hp["finetune"], hp["lora"], hp["top_layers"])
         hidden = self.backbone.config.hidden_size
         self.head = nn.Sequential(nn.Dropout(hp["head_dropout"]), nn.Linear(hidden, 1))
         nn.init.normal_(self.head[1].weight, std=0.02)
@@ -171,14 +178,19 @@ class NewsRegressor(pl.LightningModule):
         self.train()  # from_pretrained leaves the backbone in eval mode (no dropout); Lightning keeps that state
         return lora
 
-    def _apply_finetune_mode(self, finetune: str, lora: LoraSpec | dict | None) -> dict | None:
+    def _apply_finetune_mode(self, finetune: str, lora: LoraSpec | dict | None, top_layers: int | None) -> dict | None:
+        layers = _top_layer_indices(self.backbone, top_layers) if top_layers is not None else None
+        if layers is not None and finetune == "frozen":
+            log.warning("model.top_layers is ignored because finetune is 'frozen'")
         if finetune == "lora":
-            self.backbone, spec = apply_lora(self.backbone, LoraSpec.coerce(lora))
+            self.backbone, spec = apply_lora(self.backbone, LoraSpec.coerce(lora), layers=layers)
             return spec.to_dict()
         if lora:
             log.warning("model.lora is ignored because finetune is '%s'", finetune)
         if finetune == "frozen":
             self.backbone.requires_grad_(False)
+        elif layers is not None:
+            _freeze_below(self.backbone, min(layers))
         return None
 
     def _init_head_from(self, folder: str, mean: float, std: float) -> None:
@@ -358,6 +370,29 @@ def _param_groups(module: nn.Module, lr: float, weight_decay: float) -> list[dic
         {"params": no_decay, "lr": lr, "weight_decay": 0.0},
     ]
     return [g for g in groups if g["params"]]
+
+
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def _top_layer_indices(backbone: nn.Module, top_layers: Any) -> list[int]:
+    """The indices of the top ``top_layers`` transformer layers of ``backbone`` (ConfigError when out of range)."""
+    total = getattr(backbone.config, "num_hidden_layers", None)
+    if not isinstance(total, int):
+        raise ConfigError("model.top_layers: this backbone's config has no num_hidden_layers")
+    if isinstance(top_layers, bool) or not isinstance(top_layers, int) or not 1 <= top_layers <= total:
+        raise ConfigError(
+            f"model.top_layers must be a whole number from 1 to {total} (the backbone's layers), got {top_layers!r}"
+        )
+    return list(range(total - top_layers, total))
+
+
+def _freeze_below(backbone: nn.Module, lowest: int) -> None:
+    """Freeze the embeddings and every transformer layer under ``lowest`` (what lies above them keeps training)."""
+    for name, param in backbone.named_parameters():
+        match = _LAYER_INDEX.search(name)
+        if (match and int(match.group(1)) < lowest) or (match is None and "embed" in name):
+            param.requires_grad_(False)
 
 
 def _check_choices(**values: str) -> None:

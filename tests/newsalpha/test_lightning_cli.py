@@ -152,6 +152,7 @@ def _error_line(capsys) -> str:
         (("--ckpt_path", "/nonexistent.ckpt"), "/nonexistent.ckpt: checkpoint not found"),
         (("--ckpt_path", "last"), "--ckpt_path last: no checkpoint to resume"),
         (("--data.template", "{published_at}: {text}"), "never a date"),
+        (("--model.top_layers", "5"), "model.top_layers must be a whole number from 1 to 2"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(fitted, capsys, extra, expect) -> None:

@@ -132,3 +132,55 @@ def test_bad_settings_raise_config_errors(backbone: str, tmp_path: Path) -> None
         NewsRegressor(backbone=backbone, lora={"lora_dropout": 1.5})
     with pytest.raises(ConfigError, match="could not be loaded"):
         NewsRegressor(backbone=str(tmp_path / "no_such_model"))
+
+
+def _train_step(model: NewsRegressor) -> None:
+    batch = _batch(model)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model._loss(model(batch["input_ids"], batch["attention_mask"]), batch["target"]).backward()
+    opt.step()
+
+
+def test_top_layers_full_freezes_embeddings_and_lower_layers(backbone: str) -> None:
+    model = NewsRegressor(backbone=backbone, finetune="full", top_layers=1, target_stats=STATS)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(".layer.1." in n for n in trainable) and any(n.startswith("head.") for n in trainable)
+    assert not any(".layer.0." in n or "embeddings" in n for n in trainable)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    _train_step(model)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert any(".layer.1.attention" in n for n in changed)  # the top layer learns ...
+    assert not any(".layer.0." in n or "embeddings" in n for n in changed)  # ... nothing under it moves
+    assert model.hparams.top_layers == 1
+    # every layer (2 of 2) frozen nowhere but the embeddings: still a fine-tune of all transformer layers
+    both = NewsRegressor(backbone=backbone, finetune="full", top_layers=2)
+    frozen = {n for n, p in both.named_parameters() if not p.requires_grad}
+    assert frozen and all("embeddings" in n for n in frozen)
+
+
+def test_top_layers_lora_adapts_only_the_top_layers_and_exports(backbone: str) -> None:
+    lora = {"r": 2, "lora_alpha": 4}
+    model = NewsRegressor(backbone=backbone, finetune="lora", lora=lora, top_layers=1, target_stats=STATS)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    adapters = [n for n in trainable if "lora_" in n]
+    assert adapters and all(".layer.1." in n for n in adapters)
+    assert not any(".layer.0." in n and "lora_" in n for n, _ in model.named_parameters())  # no adapter at all
+    _train_step(model)
+    # export's path: a module rebuilt from the backbone and the hyperparameters takes the state dict as it is
+    from newsalpha.train.backbones import load_backbone
+
+    fresh, tokenizer = load_backbone(backbone)
+    rebuilt = NewsRegressor.from_backbone(fresh, tokenizer, **dict(model.hparams))
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    batch = _batch(model)
+    model.eval(), rebuilt.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            rebuilt(batch["input_ids"], batch["attention_mask"]), model(batch["input_ids"], batch["attention_mask"])
+        )
+
+
+@pytest.mark.parametrize("bad", [0, 3, -1, 1.5, True, "1"])
+def test_top_layers_out_of_range_is_a_config_error(backbone: str, bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"model.top_layers must be a whole number from 1 to 2 .*got"):
+        NewsRegressor(backbone=backbone, finetune="full", top_layers=bad)
