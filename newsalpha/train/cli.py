@@ -193,6 +193,7 @@ class NewsalphaCLI(LightningCLI):
             kwargs["logger"] = CSVLogger(save_dir=trainer_cfg.get("default_root_dir") or ".", name="logs")
         if trainer_cfg.get("enable_progress_bar") is None and not sys.stderr.isatty():
             kwargs["enable_progress_bar"] = False  # a log file gets EpochLog's one line per epoch instead
+        warn_if_slow_bf16(trainer_cfg)
         return super().instantiate_trainer(**kwargs)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Trainer:
@@ -201,6 +202,29 @@ class NewsalphaCLI(LightningCLI):
         if config.get("enable_model_summary") is not False:
             extra.append(QuietModelSummary())
         return super()._instantiate_trainer(config, [*callbacks, *extra])
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX): bf16 autocast then halves a
+    training step (``benchmarks/bench_step.py``); without it, it is emulated and slower than fp32."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def warn_if_slow_bf16(trainer_cfg: dict[str, Any]) -> None:
+    """One warning when a bf16 precision will run on a CPU that has to emulate bf16."""
+    import torch
+
+    precision = str(trainer_cfg.get("precision") or "")
+    accelerator = str(trainer_cfg.get("accelerator") or "auto")
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if "bf16" in precision and on_cpu and not native_cpu_bf16():
+        log.warning(
+            "trainer.precision %s on a CPU without native bf16 (AVX512-BF16 or AMX): slower than fp32 here; "
+            "pass --trainer.precision 32-true",
+            precision,
+        )
 
 
 # -- the run folder -----------------------------------------------------------------------------------------------

@@ -234,3 +234,33 @@ def test_crafted_last_checkpoint_runs_no_code(fitted, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "last.ckpt: not a readable checkpoint" in proc.stderr
     assert not marker.exists()  # the pickle's payload never ran
+
+
+def test_bf16_fit_trains_and_exports_fp32(fitted, tmp_path: Path) -> None:
+    """``--trainer.precision bf16-mixed`` on the CPU: fp32 weights in the checkpoint, an fp32 predictor."""
+    from newsalpha import export, predict
+
+    run = tmp_path / "bf16"
+    assert main(["fit", *fit_args(fitted["backbone"], fitted["pairs"], run, "--trainer.precision", "bf16-mixed")]) == 0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert {v.dtype for k, v in ckpt["state_dict"].items() if v.is_floating_point() and "target_" not in k} == {
+        torch.float32
+    }
+    record = yaml.safe_load((run / "fit.json").read_text())
+    assert record["validation"]["metrics"]["val_mse"] > 0
+    preds = predict(export(run, tmp_path / "predictor"), fitted["pairs"])
+    assert preds["prediction"].notna().all() and preds["prediction"].std() > 0
+
+
+@pytest.mark.parametrize(
+    ("precision", "native", "warned"),
+    [("bf16-mixed", False, True), ("bf16-mixed", True, False), ("32-true", False, False)],
+)
+def test_bf16_on_a_cpu_without_it_warns_once(monkeypatch, caplog, precision, native, warned) -> None:
+    from newsalpha.train import cli
+
+    monkeypatch.setattr(cli, "native_cpu_bf16", lambda: native)
+    with caplog.at_level("WARNING", logger="newsalpha.train.cli"):
+        cli.warn_if_slow_bf16({"precision": precision, "accelerator": "cpu"})
+    lines = [r.getMessage() for r in caplog.records if "native bf16" in r.getMessage()]
+    assert len(lines) == (1 if warned else 0)
