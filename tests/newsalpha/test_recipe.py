@@ -116,7 +116,8 @@ def test_checkpoints_carry_the_validation_line_and_resume_from_the_raw_head(tmp_
 
 @pytest.mark.parametrize("name", ["minilm_recipe", "minilm_lora", "demo_synth"])
 def test_recipe_configs_probe_first_calibrate_and_ship_the_last_epoch(name, capsys):
-    """The recipe's configs: the probe runs before any other callback, and the last epoch ships (no monitor)."""
+    """The recipe's configs: the probe runs before any other callback, the last epoch ships (no monitor), and
+    training runs under bf16 autocast on the CPU."""
     import yaml
 
     from newsalpha.cli import main
@@ -130,6 +131,7 @@ def test_recipe_configs_probe_first_calibrate_and_ship_the_last_epoch(name, caps
     ck = printed["checkpoint"]
     assert (ck["monitor"], ck["save_top_k"], ck["save_last"]) == (None, 0, True)
     assert printed["trainer"]["max_epochs"] == 6 and printed["model"]["schedule"] == "linear"
+    assert (printed["trainer"]["precision"], printed["trainer"]["accelerator"]) == ("bf16-mixed", "cpu")
 
 
 def test_calibration_reads_the_validation_step_output_without_a_second_forward_pass():
