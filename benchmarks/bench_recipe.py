@@ -80,9 +80,11 @@ ALL_REPORT_SEEDS = tuple(s for seeds in REPORT_SETS.values() for s in seeds)
 # 951 drifts (at 73.8%); 955, the first seed after it whose market does not drift (picked on its design before
 # anything was fitted on it), asks the same question without the drift.
 # 959, the first seed after 955 without a drift (picked the same way), repeats 955's question on another design.
-# 960, the first seed after 959 without a drift (its design drawn signal 0.1, the zoo's weakest), picked the same
-# way for a third design, and fitted with the bf16 default.
-SIZE_SEEDS = (951, 955, 959, 960)
+# 960 was meant as the first seed after 959 without a drift, but was picked with zoo_params' default ranges, not
+# REPORT_MARKETS' (under which it drifts, at 73.1%): its row is a second drift design, reported as such. 962 is the
+# first seed after 959 without a drift under REPORT_MARKETS' ranges, picked on its design before anything was
+# fitted on it. Both were fitted with the bf16 default.
+SIZE_SEEDS = (951, 955, 959, 960, 962)
 SIZE_ARTICLES = (2_500, 10_000)
 TUNE_MARKETS = {"articles": (2_000, 3_000), "tickers": (20, 60), "signal": (0.25, 0.5)}
 REPORT_MARKETS = {"articles": (2_000, 3_000), "tickers": (20, 60), "signal": (0.25, 0.5)}
