@@ -84,7 +84,9 @@ class LoraSpec:
 def apply_lora(backbone: Any, spec: LoraSpec, layers: list[int] | None = None) -> tuple[Any, LoraSpec]:
     """Wrap ``backbone`` with LoRA adapters; returns the peft model and the spec that ran (targets resolved).
 
-    ``layers``: the transformer layers that get adapters (peft's ``layers_to_transform``); None: all of them.
+    ``layers``: the transformer layers that get adapters; None: all of them. They are given to peft as one
+    regular expression over module names (``layers_to_transform`` needs a dotted prefix before the layer list,
+    which a bare decoder such as ``LlamaModel``, whose modules are ``layers.0...``, does not have).
 
     Raises
     ------
@@ -97,9 +99,22 @@ def apply_lora(backbone: Any, spec: LoraSpec, layers: list[int] | None = None) -
 
     if not spec.target_modules:
         spec = replace(spec, target_modules=default_lora_targets(backbone))
-    config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, layers_to_transform=layers, **spec.to_dict())
+    fields = spec.to_dict()
+    if layers is not None:
+        fields["target_modules"] = _layer_targets(spec.target_modules, layers)
+    config = LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, **fields)
     try:
         with library_warnings_silenced():  # peft probes transformers' deprecated is_gradient_checkpointing
             return get_peft_model(backbone, config), spec
     except ValueError as err:
         raise ConfigError(f"model.lora.target_modules {spec.target_modules}: {err}") from err
+
+
+def _layer_targets(targets: list[str], layers: list[int]) -> str:
+    """A peft ``target_modules`` regular expression (matched against whole module names): the modules named
+    ``targets`` inside the transformer layers ``layers`` (``encoder.layer.3``, ``layers.3``, ``h.3``, ...)."""
+    import re
+
+    names = "|".join(re.escape(t) for t in targets)
+    index = "|".join(str(i) for i in layers)
+    return rf"(?:.*\.)?(?:layer|layers|h|block|blocks)\.(?:{index})\.(?:.*\.)?(?:{names})"

@@ -391,7 +391,8 @@ def _freeze_below(backbone: nn.Module, lowest: int) -> None:
     """Freeze the embeddings and every transformer layer under ``lowest`` (what lies above them keeps training)."""
     for name, param in backbone.named_parameters():
         match = _LAYER_INDEX.search(name)
-        if (match and int(match.group(1)) < lowest) or (match is None and "embed" in name):
+        embedding = any(key in name for key in ("embed", "wte.", "wpe."))  # BERT, Llama; GPT-2's token/position
+        if (match and int(match.group(1)) < lowest) or (match is None and embedding):
             param.requires_grad_(False)
 
 

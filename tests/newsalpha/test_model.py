@@ -184,3 +184,19 @@ def test_top_layers_lora_adapts_only_the_top_layers_and_exports(backbone: str) -
 def test_top_layers_out_of_range_is_a_config_error(backbone: str, bad: object) -> None:
     with pytest.raises(ConfigError, match=r"model.top_layers must be a whole number from 1 to 2 .*got"):
         NewsRegressor(backbone=backbone, finetune="full", top_layers=bad)
+
+
+def test_top_layers_on_a_bare_decoder(tmp_path: Path) -> None:
+    """A bare ``LlamaModel`` names its layers ``layers.0...`` (no dotted prefix): adapters and freezing still
+    find the top layers, and the embeddings freeze."""
+    from tests.newsalpha.tiny_backbones_h8 import make_tiny_llama
+
+    folder = str(make_tiny_llama(tmp_path / "llama"))
+    lora = NewsRegressor(backbone=folder, finetune="lora", lora={"r": 2, "lora_alpha": 4}, top_layers=1, pooling="last")
+    adapted = {n for n, _ in lora.named_parameters() if "lora_A" in n}
+    assert adapted and all(".layers.1." in n for n in adapted)
+    assert any("q_proj" in n for n in adapted) and any("v_proj" in n for n in adapted)  # the architecture's targets
+    full = NewsRegressor(backbone=folder, finetune="full", top_layers=1, pooling="last")
+    frozen = {n for n, p in full.named_parameters() if not p.requires_grad}
+    assert any("embed_tokens" in n for n in frozen) and any(".layers.0." in n for n in frozen)
+    assert not any(".layers.1." in n for n in frozen)
