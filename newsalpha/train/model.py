@@ -85,9 +85,9 @@ class NewsRegressor(pl.LightningModule):
         query/value projections. The hyperparameters record the settings that ran.
     top_layers : int, optional
         Only the top ``top_layers`` transformer layers adapt (and the head): with ``full`` the embeddings and the
-        layers below are frozen, with ``lora`` the adapters sit on those layers alone (peft's
-        ``layers_to_transform``). The backward pass then stops at the lowest adapted layer, so a step costs
-        less. None: every layer.
+        layers below are frozen, with ``lora`` the adapters sit on those layers alone. The backward pass then
+        stops at the lowest adapted layer, so a step costs less (``benchmarks/bench_step.py``). None: every
+        layer.
     head_dropout : float
         Dropout on the pooled vector before the head.
     loss : {"mse", "huber"}
