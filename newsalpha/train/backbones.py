@@ -32,6 +32,9 @@ from newsalpha.quiet import quiet_progress
 log = logging.getLogger(__name__)
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# The module that holds a model's transformer layers, by architecture: BERT's encoder.layer.N, Llama's layers.N,
+# GPT-2's h.N, T5's block.N; a regular-expression alternation (``top_layers`` finds layer N through it).
+LAYER_CONTAINERS = r"(?:layer|layers|h|block|blocks)"
 SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 SMOLLM2_CACHE_NAME = "smollm2-135m"
 SMOLLM2_PAD_TOKEN_ID = 2  # <|im_end|>: SmolLM2 has no pad token, and its eos doubles as one

@@ -115,6 +115,8 @@ def _layer_targets(targets: list[str], layers: list[int]) -> str:
     ``targets`` inside the transformer layers ``layers`` (``encoder.layer.3``, ``layers.3``, ``h.3``, ...)."""
     import re
 
+    from newsalpha.train.backbones import LAYER_CONTAINERS
+
     names = "|".join(re.escape(t) for t in targets)
     index = "|".join(str(i) for i in layers)
-    return rf"(?:.*\.)?(?:layer|layers|h|block|blocks)\.(?:{index})\.(?:.*\.)?(?:{names})"
+    return rf"(?:.*\.)?{LAYER_CONTAINERS}\.(?:{index})\.(?:.*\.)?(?:{names})"

@@ -20,6 +20,7 @@ from torch import nn
 
 from data_pipelines.errors import ConfigError
 from newsalpha.pooling import pool
+from newsalpha.train.backbones import LAYER_CONTAINERS
 from newsalpha.train.lora import LoraSpec, apply_lora
 
 log = logging.getLogger(__name__)
@@ -372,7 +373,7 @@ def _param_groups(module: nn.Module, lr: float, weight_decay: float) -> list[dic
     return [g for g in groups if g["params"]]
 
 
-_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
+_LAYER_INDEX = re.compile(rf"(?:^|\.){LAYER_CONTAINERS}\.(\d+)\.")
 
 
 def _top_layer_indices(backbone: nn.Module, top_layers: Any) -> list[int]:
