@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
+    from newsalpha.train.cli import native_cpu_bf16
+
     torch.set_num_threads(args.threads)
     warm = 3
     texts = demo_texts(32 * (args.steps + warm))
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "cpus": os.cpu_count(),
-            "native_bf16": bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()),
+            "native_bf16": native_cpu_bf16(),
         },
         "variants": rows,
     }
